@@ -1,0 +1,67 @@
+// Shared helpers for the benchmark programs: timing, the GEMM baseline every ratio is
+// quoted against, and output as an aligned table plus one JSON line per result.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "core/types.hpp"
+
+namespace magrq::bench {
+
+// Best (minimum) wall time in seconds of `repeats` calls of fn, after one warm-up call.
+// The minimum is the least disturbed by other load on a shared machine.
+inline double best_seconds(const std::function<void()>& fn, int repeats) {
+  fn();
+  double best = 1e300;
+  for (int i = 0; i < repeats; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    fn();
+    const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
+    best = std::min(best, elapsed.count());
+  }
+  return best;
+}
+
+// Time of one float32 GEMM C = A * B with A rows x inner and B inner x cols, through
+// Eigen's BLAS path (OpenBLAS). This is the baseline of every ratio in docs/benchmarks.md.
+inline double gemm_seconds(Index rows, Index inner, Index cols, int repeats) {
+  const Matrix a = Matrix::Random(rows, inner);
+  const Matrix b = Matrix::Random(inner, cols);
+  Matrix c(rows, cols);
+  return best_seconds([&] { c.noalias() = a * b; }, repeats);
+}
+
+// One benchmark result: printed as a table row and as a JSON line tagged "bench".
+struct Result {
+  std::string name;
+  double seconds = 0;
+  double baseline_seconds = 0;  // the GEMM (or other) baseline measured in the same run
+  nlohmann::json extra = nlohmann::json::object();
+};
+
+inline void print_results(const std::vector<Result>& results) {
+  std::printf("%-44s %12s %12s %8s\n", "benchmark", "seconds", "baseline_s", "ratio");
+  for (const Result& r : results) {
+    const double ratio = r.baseline_seconds > 0 ? r.seconds / r.baseline_seconds : 0.0;
+    std::printf("%-44s %12.5f %12.5f %8.3f\n", r.name.c_str(), r.seconds, r.baseline_seconds, ratio);
+  }
+  for (const Result& r : results) {
+    nlohmann::json line = {{"bench", r.name}, {"seconds", r.seconds},
+                           {"baseline_seconds", r.baseline_seconds}};
+    if (r.baseline_seconds > 0) {
+      line["ratio"] = r.seconds / r.baseline_seconds;
+    }
+    line.update(r.extra);
+    std::cout << line.dump() << "\n";
+  }
+}
+
+}  // namespace magrq::bench

@@ -1,0 +1,17 @@
+// The subcommands of the magrq executable. Each add_*_command function declares its
+// options on a new CLI11 subcommand of root and records the function that runs it.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <functional>
+#include <map>
+
+namespace magrq::app {
+
+// Maps each declared subcommand to the function that runs it after parsing; the
+// function returns the process exit code.
+using CommandTable = std::map<const CLI::App*, std::function<int()>>;
+
+
+}  // namespace magrq::app
