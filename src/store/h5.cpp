@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <system_error>
 #include <utility>
 
@@ -143,6 +144,24 @@ MatrixI H5Reader::read_matrix_i32(const std::string& name) const {
   return m;
 }
 
+MatrixD H5Reader::read_matrix_d(const std::string& name) const {
+  const auto dims = shape(name);
+  require_rank(name, dims, 2);
+  MatrixD m(static_cast<Index>(dims[0]), static_cast<Index>(dims[1]));
+  const H5Id dataset = open_dataset(name);
+  read_converted(path_, name, dataset.get(), H5T_FLOAT, H5T_NATIVE_DOUBLE, m.data());
+  return m;
+}
+
+std::vector<int64_t> H5Reader::read_vector_i64(const std::string& name) const {
+  const auto dims = shape(name);
+  require_rank(name, dims, 1);
+  std::vector<int64_t> v(dims[0]);
+  const H5Id dataset = open_dataset(name);
+  read_converted(path_, name, dataset.get(), H5T_INTEGER, H5T_NATIVE_INT64, v.data());
+  return v;
+}
+
 VectorI H5Reader::read_vector_i32(const std::string& name) const {
   const auto dims = shape(name);
   require_rank(name, dims, 1);
@@ -153,10 +172,23 @@ VectorI H5Reader::read_vector_i32(const std::string& name) const {
 }
 
 AttributeValue H5Reader::read_attribute(const std::string& name) const {
-  if (H5Aexists(file_.get(), name.c_str()) <= 0) {
-    throw DataError(path_.string() + ": attribute " + name + " is missing");
+  return read_attribute(".", name);
+}
+
+bool H5Reader::has_attribute(const std::string& object, const std::string& name) const {
+  if (object != "." && H5Lexists(file_.get(), object.c_str(), H5P_DEFAULT) <= 0) {
+    return false;
   }
-  const H5Id attribute(H5Aopen(file_.get(), name.c_str(), H5P_DEFAULT), H5Aclose);
+  return H5Aexists_by_name(file_.get(), object.c_str(), name.c_str(), H5P_DEFAULT) > 0;
+}
+
+AttributeValue H5Reader::read_attribute(const std::string& object, const std::string& name) const {
+  if (!has_attribute(object, name)) {
+    throw DataError(path_.string() + ": attribute " + name + " of " + object + " is missing");
+  }
+  const H5Id attribute(
+      H5Aopen_by_name(file_.get(), object.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT),
+      H5Aclose);
   const H5Id type(H5Aget_type(attribute.get()), H5Tclose);
   switch (H5Tget_class(type.get())) {
     case H5T_INTEGER: {
@@ -203,10 +235,18 @@ H5Writer::~H5Writer() {
 }
 
 void H5Writer::write_raw(const std::string& name, hid_t memory_type,
-                         const std::vector<hsize_t>& dims, const void* data) {
+                         const std::vector<hsize_t>& dims, const void* data, hsize_t chunk_rows) {
   const H5Id space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose);
-  const H5Id dataset(H5Dcreate2(file_.get(), name.c_str(), memory_type, space.get(), H5P_DEFAULT,
-                                H5P_DEFAULT, H5P_DEFAULT),
+  const H5Id link_properties(H5Pcreate(H5P_LINK_CREATE), H5Pclose);
+  H5Pset_create_intermediate_group(link_properties.get(), 1);
+  const H5Id create_properties(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  const bool chunked = chunk_rows > 0 && dims.size() == 2 && dims[0] > 0 && dims[1] > 0;
+  if (chunked) {
+    const hsize_t chunk[2] = {std::min(chunk_rows, dims[0]), dims[1]};
+    H5Pset_chunk(create_properties.get(), 2, chunk);
+  }
+  const H5Id dataset(H5Dcreate2(file_.get(), name.c_str(), memory_type, space.get(),
+                                link_properties.get(), create_properties.get(), H5P_DEFAULT),
                      H5Dclose);
   if (dataset.get() < 0 ||
       H5Dwrite(dataset.get(), memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) {
@@ -222,11 +262,23 @@ void H5Writer::write_matrix(const std::string& name, const MatrixI& m) {
   write_raw(name, H5T_NATIVE_INT32, {hsize_t(m.rows()), hsize_t(m.cols())}, m.data());
 }
 
+void H5Writer::write_matrix(const std::string& name, const MatrixD& m, hsize_t chunk_rows) {
+  write_raw(name, H5T_NATIVE_DOUBLE, {hsize_t(m.rows()), hsize_t(m.cols())}, m.data(), chunk_rows);
+}
+
 void H5Writer::write_vector(const std::string& name, const VectorI& v) {
   write_raw(name, H5T_NATIVE_INT32, {hsize_t(v.size())}, v.data());
 }
 
+void H5Writer::write_vector(const std::string& name, const std::vector<int64_t>& v) {
+  write_raw(name, H5T_NATIVE_INT64, {hsize_t(v.size())}, v.data());
+}
+
 void H5Writer::write_attribute(const Attribute& attribute) {
+  write_attribute(".", attribute);
+}
+
+void H5Writer::write_attribute(const std::string& object, const Attribute& attribute) {
   const H5Id space(H5Screate(H5S_SCALAR), H5Sclose);
   H5Id type;
   hid_t memory_type = H5T_NATIVE_INT64;
@@ -243,8 +295,9 @@ void H5Writer::write_attribute(const Attribute& attribute) {
     memory_type = type.get();
     data = text.empty() ? "" : text.data();
   }
-  const H5Id handle(H5Acreate2(file_.get(), attribute.name.c_str(), memory_type, space.get(),
-                               H5P_DEFAULT, H5P_DEFAULT),
+  const H5Id handle(H5Acreate_by_name(file_.get(), object.c_str(), attribute.name.c_str(),
+                                      memory_type, space.get(), H5P_DEFAULT, H5P_DEFAULT,
+                                      H5P_DEFAULT),
                     H5Aclose);
   if (handle.get() < 0 || H5Awrite(handle.get(), memory_type, data) < 0) {
     throw DataError("writing attribute " + attribute.name + " to " + temporary_path_.string() +

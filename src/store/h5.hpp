@@ -55,9 +55,16 @@ class H5Reader {
   Matrix read_matrix(const std::string& name) const;
   // A 2-D integer dataset, converted to int32.
   MatrixI read_matrix_i32(const std::string& name) const;
+  // A 2-D float32 or float64 dataset, converted to float64.
+  MatrixD read_matrix_d(const std::string& name) const;
   // A 1-D integer dataset, converted to int32.
   VectorI read_vector_i32(const std::string& name) const;
+  // A 1-D integer dataset, converted to int64.
+  std::vector<int64_t> read_vector_i64(const std::string& name) const;
+  // An attribute of the root group, or of the group or dataset at `object`.
   AttributeValue read_attribute(const std::string& name) const;
+  AttributeValue read_attribute(const std::string& object, const std::string& name) const;
+  bool has_attribute(const std::string& object, const std::string& name) const;
 
  private:
   H5Id open_dataset(const std::string& name) const;
@@ -77,16 +84,23 @@ class H5Writer {
   H5Writer(const H5Writer&) = delete;
   H5Writer& operator=(const H5Writer&) = delete;
 
+  // Dataset names may contain '/': missing intermediate groups are created.
   void write_matrix(const std::string& name, const Matrix& m);
   void write_matrix(const std::string& name, const MatrixI& m);
+  // A float64 matrix stored in chunks of chunk_rows full rows (0: contiguous), so a reader
+  // of a row range touches only the chunks it needs.
+  void write_matrix(const std::string& name, const MatrixD& m, hsize_t chunk_rows = 0);
   void write_vector(const std::string& name, const VectorI& v);
+  void write_vector(const std::string& name, const std::vector<int64_t>& v);
+  // An attribute of the root group, or of the group or dataset at `object`.
   void write_attribute(const Attribute& attribute);
+  void write_attribute(const std::string& object, const Attribute& attribute);
   // Flushes and closes the file, then renames it to the final path.
   void commit();
 
  private:
   void write_raw(const std::string& name, hid_t memory_type, const std::vector<hsize_t>& dims,
-                 const void* data);
+                 const void* data, hsize_t chunk_rows = 0);
 
   std::filesystem::path final_path_;
   std::filesystem::path temporary_path_;
