@@ -1,0 +1,28 @@
+// The decoders of tokenizer.json: they turn the pieces of decoded ids back into text,
+// with Hugging Face tokenizers semantics (each decoder maps a list of strings to a list
+// of strings; the result is their concatenation).
+//
+// Supported: Sequence, Replace (string pattern), ByteFallback, Fuse, Strip, ByteLevel,
+// Metaspace. Any other type is rejected with a DataError naming the file and the type.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/tokenizer_json.hpp"
+
+namespace magrq::model::detail {
+
+class Decoder {
+ public:
+  virtual ~Decoder() = default;
+  virtual void decode(std::vector<std::string>& tokens) const = 0;
+};
+
+// Parses the "decoder" value of tokenizer.json; null gives nullptr.
+std::unique_ptr<Decoder> parse_decoder(const nlohmann::json& node, const JsonPlace& place);
+
+}  // namespace magrq::model::detail
