@@ -1,0 +1,247 @@
+#include "app/experiment.hpp"
+
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "core/error.hpp"
+
+namespace magrq::app {
+
+namespace {
+
+Check<int64_t> group_size_check() {
+  return [](const int64_t& value) -> std::optional<std::string> {
+    if (value == -1 || value > 0) {
+      return std::nullopt;
+    }
+    return "expected -1 (one group per output channel) or a positive group size";
+  };
+}
+
+Check<double> positive() {
+  return [](const double& value) -> std::optional<std::string> {
+    if (value > 0) {
+      return std::nullopt;
+    }
+    return "expected a positive number";
+  };
+}
+
+void declare_run_sections(ConfigSchema& schema, ExperimentConfig& c) {
+  schema.add("name", &c.name, "Experiment name, used in logs and reports");
+  schema.add("model.path", &c.model.path, "Hugging Face Llama folder (config.json, safetensors, tokenizer)");
+  schema.add("calibration.source", &c.calibration.source,
+             "Calibration text as KIND:PATH[@BEGIN:END] with KIND wikitext2, c4 or text; "
+             "@0:0.6 takes the first 60% of the characters");
+  schema.add("calibration.nsamples", &c.calibration.nsamples, "Calibration windows",
+             in_range<int64_t>(1, 1 << 20));
+  schema.add("calibration.seqlen", &c.calibration.seqlen, "Tokens per calibration window",
+             in_range<int64_t>(1, 1 << 20));
+  schema.add("calibration.seed", &c.calibration.seed, "Seed of the window sampler",
+             in_range<int64_t>(0, INT64_MAX));
+  schema.add("calibration.mode", &c.calibration.mode,
+             "sequential: layer l+1 is calibrated on the outputs of quantized layers 0..l; "
+             "independent: every layer from the full-precision model",
+             one_of({"sequential", "independent"}));
+  schema.add("store.path", &c.store.path, "Hessian store: an HDF5 file, or a folder for layout per_layer");
+  schema.add("store.layout", &c.store.layout, "single (one file) or per_layer (one file per layer)",
+             one_of({"single", "per_layer"}));
+  schema.add("store.precision", &c.store.precision, "Element type of stored X^T X",
+             one_of({"float64", "float32"}));
+  schema.add("store.reuse", &c.store.reuse, "Reuse a store whose fingerprint matches this run");
+}
+
+void declare_method_sections(ConfigSchema& schema, ExperimentConfig& c) {
+  schema.add("magr.enabled", &c.magr.enabled, "Run MagR before quantizing");
+  schema.add("magr.alpha", &c.magr.alpha,
+             "l-inf weight on H normalised to lambda_max = 1; auto: 1e-3 per channel, 1e-4 with groups",
+             in_range<double>(0.0, 1e6));
+  schema.add("magr.iterations", &c.magr.iterations, "Proximal gradient iterations",
+             in_range<int>(0, 100000));
+  schema.add("magr.accelerated", &c.magr.accelerated, "Accelerated (FISTA with restart) solver");
+  schema.add("magr.tolerance", &c.magr.tolerance,
+             "Stop when the relative objective change falls below this; 0 runs every iteration",
+             in_range<double>(0.0, 1.0));
+  schema.add("magr.hessian", &c.magr.hessian,
+             "full: the accumulated H; last_sequence: H of the last calibration window only, as the published MagR code",
+             one_of({"full", "last_sequence"}));
+  schema.add("quantizer.method", &c.quantizer.method, "gptq or rtn", one_of({"gptq", "rtn"}));
+  schema.add("quantizer.bits", &c.quantizer.bits, "Bits per weight (the GPTQ format stores 2, 3, 4 or 8)",
+             in_range<int>(2, 8));
+  schema.add("quantizer.group_size", &c.quantizer.group_size,
+             "Input columns per group; -1 for one group per output channel", group_size_check());
+  schema.add("quantizer.sym", &c.quantizer.sym,
+             "Symmetric grid (exported as checkpoint_format gptq); false exports gptq_v2");
+  schema.add("quantizer.range_shrink", &c.quantizer.range_shrink,
+             "Grid range factor in (0, 1]; auto: the MagR schedule with MagR, 1 without",
+             in_range<double>(0.001, 1.0));
+  schema.add("quantizer.act_order", &c.quantizer.act_order,
+             "GPTQ desc_act: quantize columns in order of decreasing diag(H)");
+  schema.add("quantizer.static_groups", &c.quantizer.static_groups,
+             "Fit group grids before reordering columns (keeps g_idx sequential)");
+  schema.add("quantizer.damp_percent", &c.quantizer.damp_percent,
+             "GPTQ damping as a fraction of mean(diag H)", in_range<double>(0.0, 1.0));
+  schema.add("quantizer.block_size", &c.quantizer.block_size, "GPTQ lazy-update block size",
+             in_range<int64_t>(1, 1 << 20));
+  schema.add("quantizer.cd_iterations", &c.quantizer.cd_iterations,
+             "Coordinate-descent sweeps after quantizing (0 = none)", in_range<int>(0, 10000));
+  schema.add("quantizer.mse", &c.quantizer.mse, "Search the clipping range for the lowest error");
+  schema.add("quantizer.max_fallbacks", &c.quantizer.max_fallbacks,
+             "Modules allowed to fall back to RTN before the run fails",
+             in_range<int64_t>(0, INT64_MAX));
+}
+
+ModuleOverride parse_override(const YAML::Node& node, const std::string& where) {
+  if (!node.IsMap()) {
+    throw ConfigError(where + ": each override must be a map with a pattern");
+  }
+  ModuleOverride entry;
+  for (const auto& item : node) {
+    const std::string key = item.first.as<std::string>();
+    const YAML::Node& value = item.second;
+    try {
+      if (key == "pattern") {
+        entry.pattern = value.as<std::string>();
+        std::regex check(entry.pattern);
+      } else if (key == "skip") {
+        entry.skip = value.as<bool>();
+      } else if (key == "bits") {
+        entry.bits = value.as<int>();
+      } else if (key == "group_size") {
+        entry.group_size = value.as<int64_t>();
+      } else if (key == "method") {
+        entry.method = value.as<std::string>();
+      } else {
+        throw ConfigError(where + ": unknown override key " + key +
+                          "; expected pattern, skip, bits, group_size or method");
+      }
+    } catch (const YAML::BadConversion&) {
+      throw ConfigError(where + ": override key " + key + " has a value of the wrong type");
+    } catch (const std::regex_error& error) {
+      throw ConfigError(where + ": override pattern '" + entry.pattern +
+                        "' is not a valid regular expression: " + error.what());
+    }
+  }
+  if (entry.pattern.empty()) {
+    throw ConfigError(where + ": an override has no pattern");
+  }
+  if (entry.bits && (*entry.bits < 2 || *entry.bits > 8)) {
+    throw ConfigError(where + ": override bits " + std::to_string(*entry.bits) +
+                      " is invalid; expected 2 to 8");
+  }
+  if (entry.method && *entry.method != "gptq" && *entry.method != "rtn") {
+    throw ConfigError(where + ": override method " + *entry.method + " is invalid; expected gptq or rtn");
+  }
+  return entry;
+}
+
+void declare_layout_sections(ConfigSchema& schema, ExperimentConfig& c) {
+  schema.add_custom(
+      "overrides",
+      "List of {pattern, skip, bits, group_size, method}: settings for modules whose name "
+      "matches the regular expression; the first match applies",
+      [&c](const YAML::Node& node, const std::string& where) {
+        if (!node.IsSequence()) {
+          throw ConfigError(where + ": expected a list of overrides");
+        }
+        c.overrides.clear();
+        for (const YAML::Node& item : node) {
+          c.overrides.push_back(parse_override(item, where));
+        }
+      },
+      [&c] {
+        nlohmann::ordered_json list = nlohmann::ordered_json::array();
+        for (const ModuleOverride& o : c.overrides) {
+          nlohmann::ordered_json entry = {{"pattern", o.pattern}, {"skip", o.skip}};
+          if (o.bits) entry["bits"] = *o.bits;
+          if (o.group_size) entry["group_size"] = *o.group_size;
+          if (o.method) entry["method"] = *o.method;
+          list.push_back(entry);
+        }
+        return list;
+      });
+  schema.add("parallel.block_rows", &c.parallel.block_rows,
+             "Output channels per work item; 0 keeps each module whole",
+             in_range<int64_t>(0, INT64_MAX));
+  schema.add("parallel.memory_budget_gib", &c.parallel.memory_budget_gib,
+             "Memory per rank that the plan may use, in GiB", positive());
+  schema.add("output.dir", &c.output.dir, "Output folder of the quantized model and reports");
+  schema.add("output.formats", &c.output.formats, "Any of gptq (packed, loadable) and dequantized");
+  schema.add("output.shard_size_gib", &c.output.shard_size_gib,
+             "Largest safetensors shard, in GiB", positive());
+  schema.add("output.unsupported_shape", &c.output.unsupported_shape,
+             "A module the GPTQ layout cannot hold: keep it unquantized in the packed export, or stop",
+             one_of({"keep", "stop"}));
+  schema.add("evaluation.sources", &c.evaluation.sources,
+             "Perplexity sources as KIND:PATH[@BEGIN:END]");
+  schema.add("evaluation.seqlen", &c.evaluation.seqlen, "Tokens per evaluation window",
+             in_range<int64_t>(1, 1 << 20));
+  schema.add("evaluation.max_windows", &c.evaluation.max_windows,
+             "Evaluate at most this many windows per source; 0 = all",
+             in_range<int64_t>(0, INT64_MAX));
+  schema.add("evaluation.full_precision", &c.evaluation.full_precision,
+             "Also evaluate the unquantized model");
+}
+
+void check_combinations(const ExperimentConfig& c, const std::string& where) {
+  if (c.model.path.empty()) {
+    throw ConfigError(where + ": key model.path is missing; expected a Hugging Face Llama folder");
+  }
+  if (c.calibration.source.empty()) {
+    throw ConfigError(where + ": key calibration.source is missing; expected KIND:PATH");
+  }
+  if (c.store.path.empty()) {
+    throw ConfigError(where + ": key store.path is missing; expected an HDF5 file or folder");
+  }
+  if (c.output.dir.empty()) {
+    throw ConfigError(where + ": key output.dir is missing; expected an output folder");
+  }
+  if (c.quantizer.static_groups && c.quantizer.group_size <= 0) {
+    throw ConfigError(where + ": quantizer.static_groups needs quantizer.group_size > 0, found " +
+                      std::to_string(c.quantizer.group_size));
+  }
+  for (const std::string& format : c.output.formats) {
+    if (format != "gptq" && format != "dequantized") {
+      throw ConfigError(where + ": output.formats has '" + format +
+                        "'; expected gptq and/or dequantized");
+    }
+  }
+}
+
+}  // namespace
+
+ConfigSchema declare_experiment_schema(ExperimentConfig& config) {
+  ConfigSchema schema;
+  declare_run_sections(schema, config);
+  declare_method_sections(schema, config);
+  declare_layout_sections(schema, config);
+  return schema;
+}
+
+ExperimentConfig parse_experiment(const std::string& yaml, const std::string& where) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+  } catch (const YAML::Exception& error) {
+    throw ConfigError(where + ": invalid YAML: " + error.what());
+  }
+  ExperimentConfig config;
+  const ConfigSchema schema = declare_experiment_schema(config);
+  schema.parse(root, where);
+  schema.validate(where);
+  check_combinations(config, where);
+  return config;
+}
+
+ExperimentConfig load_experiment(const std::filesystem::path& file) {
+  std::ifstream stream(file);
+  if (!stream) {
+    throw ConfigError("experiment file " + file.string() + " not found or not readable");
+  }
+  std::stringstream text;
+  text << stream.rdbuf();
+  return parse_experiment(text.str(), file.string());
+}
+
+}  // namespace magrq::app

@@ -1,0 +1,110 @@
+// The experiment file of `magrq run`: a YAML document with one section per concern.
+// Every key is declared once in experiment.cpp; docs/config.md is generated from those
+// declarations by `magrq config-reference`.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "app/config_schema.hpp"
+
+namespace magrq::app {
+
+struct ModelSection {
+  std::string path;  // Hugging Face Llama folder
+};
+
+struct CalibrationSection {
+  std::string source;        // KIND:PATH[@BEGIN:END], as for `magrq eval --data`
+  int64_t nsamples = 128;    // calibration windows
+  int64_t seqlen = 2048;     // tokens per window
+  int64_t seed = 0;          // seed of the window sampler
+  std::string mode = "sequential";  // sequential or independent
+};
+
+struct StoreSection {
+  std::string path;                 // HDF5 file (layout single) or folder (layout per_layer)
+  std::string layout = "single";    // single or per_layer
+  std::string precision = "float64";  // float64 or float32
+  bool reuse = true;                // reuse a matching store instead of recomputing it
+};
+
+struct MagrSection {
+  bool enabled = true;
+  std::optional<double> alpha;       // auto: 1e-3 per channel, 1e-4 with groups
+  int iterations = 150;  // the l-inf norm is taken per quantization group (per row without groups)
+  bool accelerated = true;
+  double tolerance = 0.0;
+  std::string hessian = "full";      // full or last_sequence
+};
+
+struct QuantizerSection {
+  std::string method = "gptq";       // gptq or rtn
+  int bits = 4;
+  int64_t group_size = -1;
+  bool sym = true;
+  std::optional<double> range_shrink;  // auto: the MagR schedule with MagR, 1 without
+  bool act_order = false;
+  bool static_groups = false;
+  double damp_percent = 0.01;
+  int64_t block_size = 128;
+  int cd_iterations = 0;
+  bool mse = false;
+  int64_t max_fallbacks = 0;  // modules allowed to fall back to RTN before the run fails
+};
+
+// Settings for the modules whose names match a regular expression; the first matching
+// override applies. Unset fields keep the quantizer section's value.
+struct ModuleOverride {
+  std::string pattern;
+  bool skip = false;  // leave the module unquantized
+  std::optional<int> bits;
+  std::optional<int64_t> group_size;
+  std::optional<std::string> method;
+};
+
+struct ParallelSection {
+  int64_t block_rows = 0;             // output channels per work item; 0 = whole module
+  double memory_budget_gib = 16.0;    // per rank
+};
+
+struct OutputSection {
+  std::string dir;
+  std::vector<std::string> formats = {"gptq", "dequantized"};
+  double shard_size_gib = 4.0;
+  std::string unsupported_shape = "keep";  // keep (unquantized, listed for loaders) or stop
+};
+
+struct EvaluationSection {
+  std::vector<std::string> sources;  // KIND:PATH[@BEGIN:END]
+  int64_t seqlen = 2048;
+  int64_t max_windows = 0;           // 0 = all windows
+  bool full_precision = true;        // also evaluate the unquantized model
+};
+
+struct ExperimentConfig {
+  std::string name;
+  ModelSection model;
+  CalibrationSection calibration;
+  StoreSection store;
+  MagrSection magr;
+  QuantizerSection quantizer;
+  std::vector<ModuleOverride> overrides;
+  ParallelSection parallel;
+  OutputSection output;
+  EvaluationSection evaluation;
+};
+
+// Declares every key of the experiment file, bound to the fields of config.
+ConfigSchema declare_experiment_schema(ExperimentConfig& config);
+
+// Reads and checks an experiment file. Relative paths in it are resolved against the
+// current folder. Throws ConfigError naming the file, line and key.
+ExperimentConfig load_experiment(const std::filesystem::path& file);
+
+// Parses an experiment from YAML text (for tests); `where` names it in messages.
+ExperimentConfig parse_experiment(const std::string& yaml, const std::string& where);
+
+}  // namespace magrq::app
