@@ -4,6 +4,7 @@
 
 #include <mpi.h>
 
+#include <span>
 #include <string>
 
 namespace magrq::dist {
@@ -20,6 +21,19 @@ class Comm {
   // Ends every rank of the job with the given exit code. Used by the one catch point
   // per rank so that an error on any rank never leaves the others waiting.
   [[noreturn]] void abort(int exit_code) const;
+
+  // Point-to-point transfers of any length: messages are cut into pieces of at most 2^30
+  // elements because MPI counts are int.
+  void send(std::span<const double> data, int destination, int tag) const;
+  void receive(std::span<double> data, int source, int tag) const;
+  void send(std::span<const float> data, int destination, int tag) const;
+  void receive(std::span<float> data, int source, int tag) const;
+  // Collectives: every rank of the communicator must call them in the same order.
+  void barrier() const;
+  void broadcast(std::string& text, int root) const;
+  void broadcast(std::span<double> data, int root) const;
+  // Logical or of a flag over all ranks.
+  bool any(bool flag) const;
 
  private:
   MPI_Comm handle_;
