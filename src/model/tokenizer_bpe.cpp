@@ -15,6 +15,13 @@ constexpr std::size_t kMaxCachedWordBytes = 256;
 // The cache stops growing at this many words; the ids of a typical word take under
 // 100 bytes, so the cache stays below about 20 MB.
 constexpr std::size_t kCacheCapacity = 200'000;
+// The SentencePiece word-start marker U+2581 in UTF-8.
+constexpr std::string_view kMarker = "\xE2\x96\x81";
+
+// Whether the marker at byte `at` of text comes right after another marker.
+bool follows_marker(std::string_view text, std::size_t at) {
+  return at >= kMarker.size() && text.substr(at - kMarker.size(), kMarker.size()) == kMarker;
+}
 
 uint64_t pair_key(int32_t left, int32_t right) {
   return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) |
@@ -99,6 +106,32 @@ BpeModel::BpeModel(const nlohmann::json& node, const JsonPlace& place) {
   for (int byte = 0; byte < 256; ++byte) {
     byte_ids_[byte] = find(byte_piece_name(byte)).value_or(-1);
   }
+  split_at_markers_ = marker_boundaries_are_safe();
+}
+
+// A SentencePiece-style tokenizer without pre-tokenizer hands BPE whole paragraphs (the
+// whole text when it has no newline) as one word. Cutting such a word before each marker
+// that follows a non-marker character gives the same ids, provided no piece contains a
+// non-marker character followed by a marker: then no merge can produce a piece that
+// crosses the cut, and merges on each side happen in the same relative order. Mistral
+// and Llama 2 vocabularies qualify (their pieces with an inner marker are runs of markers
+// only). The marker must be a piece itself, or else unknown-token fusion could join
+// characters across the cut. The cut parts are short and repeat, so they also hit the
+// cache.
+bool BpeModel::marker_boundaries_are_safe() const {
+  if (!find(kMarker)) {
+    return false;
+  }
+  for (std::size_t id = 0; id < pieces_.size(); ++id) {
+    const std::string_view text = pieces_[id];
+    for (std::size_t at = text.find(kMarker, 1); at != std::string_view::npos;
+         at = text.find(kMarker, at + 1)) {
+      if (!follows_marker(text, at)) {
+        return false;
+      }
+    }
+  }
+  return true;
 }
 
 void BpeModel::parse_vocab(const nlohmann::json& vocab, const JsonPlace& place) {
@@ -294,6 +327,22 @@ void BpeModel::encode_word(std::string_view word, std::vector<int32_t>& out) con
       return;
     }
   }
+  if (!split_at_markers_) {
+    encode_chunk(word, out);
+    return;
+  }
+  std::size_t chunk_start = 0;
+  for (std::size_t at = word.find(kMarker, 1); at != std::string_view::npos;
+       at = word.find(kMarker, at + kMarker.size())) {
+    if (!follows_marker(word, at)) {
+      encode_chunk(word.substr(chunk_start, at - chunk_start), out);
+      chunk_start = at;
+    }
+  }
+  encode_chunk(word.substr(chunk_start), out);
+}
+
+void BpeModel::encode_chunk(std::string_view word, std::vector<int32_t>& out) const {
   const bool cacheable = word.size() <= kMaxCachedWordBytes;
   if (cacheable) {
     std::lock_guard lock(cache_mutex_);

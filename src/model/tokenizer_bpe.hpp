@@ -52,7 +52,9 @@ class BpeModel {
   // merge rank is merged, leftmost first among equal ranks, until no pair has a merge.
   // With ignore_merges a word that is itself a piece is emitted whole. Throws DataError
   // for a character that none of these can represent. O(n log n) in the characters of
-  // the word; repeated words up to 256 bytes come from the cache.
+  // the word; repeated words up to 256 bytes come from the cache, and a long
+  // SentencePiece-style word is cut at its "▁" markers first when that cannot change the
+  // result.
   void encode_word(std::string_view word, std::vector<int32_t>& out) const;
 
   std::optional<int32_t> find(std::string_view piece) const;
@@ -73,6 +75,8 @@ class BpeModel {
   };
 
   void parse_vocab(const nlohmann::json& vocab, const JsonPlace& place);
+  bool marker_boundaries_are_safe() const;
+  void encode_chunk(std::string_view chunk, std::vector<int32_t>& out) const;
   void parse_merges(const nlohmann::json& merges, const JsonPlace& place);
   void initial_symbols(std::string_view word, std::vector<int32_t>& symbols) const;
   void merge_symbols(std::vector<int32_t>& symbols) const;
@@ -86,6 +90,9 @@ class BpeModel {
   bool fuse_unk_ = false;
   bool byte_fallback_ = false;
   bool ignore_merges_ = false;
+  // Whether a word may be cut before each SentencePiece marker that follows another
+  // character (see marker_boundaries_are_safe).
+  bool split_at_markers_ = false;
   std::array<int32_t, 256> byte_ids_{};  // id of <0xXX>, or -1
 
   mutable std::mutex cache_mutex_;
