@@ -29,27 +29,17 @@ Matrix linear(const Matrix& x, const DecoderLayerWeights& weights, LinearKind ki
   return linear(x, weights.weight(kind), weights.bias(kind));
 }
 
-float silu(float x) { return x / (1.0f + std::exp(-x)); }
-
-// Softmax over the first `valid` entries of a row after scaling; later entries (future
-// positions under the causal mask) are set to 0. Subtracting the maximum keeps exp
-// from overflowing.
-void masked_softmax_row(float* row, Index valid, Index total, float scale) {
-  float maximum = -std::numeric_limits<float>::infinity();
-  for (Index j = 0; j < valid; ++j) {
-    row[j] *= scale;
-    maximum = std::max(maximum, row[j]);
-  }
-  double sum = 0.0;
-  for (Index j = 0; j < valid; ++j) {
-    row[j] = std::exp(row[j] - maximum);
-    sum += row[j];
-  }
-  const auto inverse = static_cast<float>(1.0 / sum);
-  for (Index j = 0; j < valid; ++j) {
-    row[j] *= inverse;
-  }
-  std::fill(row + valid, row + total, 0.0f);
+// Softmax over the first `valid` entries of a row after scaling. Entries past `valid`
+// (future positions under the causal mask) are left as they are: the caller multiplies
+// only the lower-triangular part. Subtracting the maximum keeps exp from overflowing,
+// and Eigen's array exp is vectorized, which matters because attention evaluates
+// tokens^2 / 2 exponentials per head.
+void masked_softmax_row(float* row, Index valid, float scale) {
+  Eigen::Map<Eigen::ArrayXf> values(row, valid);
+  values *= scale;
+  const float maximum = values.maxCoeff();
+  values = (values - maximum).exp();
+  values *= 1.0f / values.sum();
 }
 
 // Causal grouped-query attention for one sequence. queries: tokens x q_size; keys and
@@ -74,9 +64,16 @@ Matrix attention(const LlamaConfig& config, const Matrix& queries,
     scores.noalias() = queries.middleCols(head * head_dim, head_dim) *
                        keys.middleCols(kv_head * head_dim, head_dim).transpose();
     for (Index t = 0; t < tokens; ++t) {
-      masked_softmax_row(scores.row(t).data(), first_position + t + 1, key_count, scale);
+      masked_softmax_row(scores.row(t).data(), first_position + t + 1, scale);
     }
-    head_output.noalias() = scores * values.middleCols(kv_head * head_dim, head_dim);
+    // Keys before first_position are visible to every query; among the new tokens the
+    // mask is lower triangular, so the triangular product skips the masked entries.
+    const auto head_values = values.middleCols(kv_head * head_dim, head_dim);
+    head_output.noalias() = scores.rightCols(tokens).triangularView<Eigen::Lower>() *
+                            head_values.bottomRows(tokens);
+    if (first_position > 0) {
+      head_output.noalias() += scores.leftCols(first_position) * head_values.topRows(first_position);
+    }
     output.middleCols(head * head_dim, head_dim) = head_output;
   }
   return output;
@@ -131,7 +128,8 @@ void run_sequence(const LlamaConfig& config, const DecoderLayerWeights& weights,
   call_hook(hook, layer, LinearInput::mlp_in, mlp_input);
   Matrix gated = linear(mlp_input, weights, LinearKind::gate_proj);
   const Matrix up = linear(mlp_input, weights, LinearKind::up_proj);
-  gated = gated.unaryExpr([](float value) { return silu(value); }).cwiseProduct(up);
+  // silu(g) * up = g / (1 + exp(-g)) * up, with Eigen's vectorized exp.
+  gated.array() = gated.array() / (1.0f + (-gated.array()).exp()) * up.array();
   call_hook(hook, layer, LinearInput::mlp_out, gated);
   x += linear(gated, weights, LinearKind::down_proj);
 }
@@ -236,16 +234,15 @@ VectorD target_log_probs(const Matrix& hidden, const Matrix& lm_head, std::span<
   const auto count = static_cast<Index>(targets.size());
   VectorD result(count);
   Matrix logits;
+  Eigen::ArrayXXf exponentials;
   for (Index begin = 0; begin < count; begin += kLogitBlockRows) {
     const Index rows = std::min(kLogitBlockRows, count - begin);
     logits.noalias() = hidden.middleRows(begin, rows) * lm_head.transpose();
     for (Index r = 0; r < rows; ++r) {
       const auto row = logits.row(r);
       const float maximum = row.maxCoeff();
-      double sum = 0.0;
-      for (Index j = 0; j < row.size(); ++j) {
-        sum += std::exp(static_cast<double>(row(j) - maximum));
-      }
+      exponentials = (row.array() - maximum).exp();
+      const double sum = exponentials.cast<double>().sum();
       const int32_t target = targets[static_cast<size_t>(begin + r)];
       MAGRQ_CHECK(target >= 0 && target < row.size(), "target ", target);
       result(begin + r) = static_cast<double>(row(target) - maximum) - std::log(sum);

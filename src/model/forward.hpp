@@ -73,7 +73,7 @@ std::vector<Matrix> compute_logits(const Checkpoint& checkpoint,
 // Log-probabilities of each sequence's own next tokens: entry t of sequence s is
 // log p(s[t + 1] | s[0 .. t]), so a sequence of n tokens gives n - 1 values. Logits are
 // computed in blocks of rows, so memory stays O(block * vocab_size) per sequence.
-// Log-softmax sums in double.
+// The log-softmax computes exponentials in float32 and sums them in double.
 std::vector<VectorD> next_token_log_probs(const Checkpoint& checkpoint,
                                           const std::vector<std::vector<int32_t>>& sequences,
                                           const ForwardHooks& hooks = {});
