@@ -1,6 +1,7 @@
-// Tokenizer speed on the whole WikiText-2 test file (1.3 MB, the text GPTQ-style
-// perplexity evaluation tokenizes): load, first encode with an empty word cache, repeated
-// encode with a warm cache, and decode, for the three tokenizers of the test data.
+// Tokenizer speed on the whole WikiText-2 test file (1.3 MB), the text that GPTQ-style
+// perplexity evaluation tokenizes. For each of the three tokenizers of the test data it
+// times the load, the first encode with an empty word cache, a repeated encode with a
+// warm cache, and the decode.
 //
 // Usage: bench_tokenizer [DATA_DIR]. DATA_DIR defaults to $MAGRQ_DATA_DIR, else
 // ../shared/data (right when run from the repository root).
@@ -31,7 +32,8 @@ std::filesystem::path data_dir(int argc, char** argv) {
 std::string wikitext_hf_join(const std::filesystem::path& raw_file) {
   std::ifstream stream(raw_file, std::ios::binary);
   if (!stream) {
-    throw std::runtime_error("cannot open " + raw_file.string());
+    throw std::runtime_error("failed to open " + raw_file.string() +
+                             "; pass the data folder as the first argument");
   }
   std::string text;
   std::string line;

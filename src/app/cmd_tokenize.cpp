@@ -31,10 +31,11 @@ struct TokenizeOptions {
 
   void validate() const {
     if (!std::filesystem::is_directory(tokenizer_dir)) {
-      throw ConfigError("--tokenizer " + tokenizer_dir.string() + ": no such folder");
+      throw ConfigError("--tokenizer " + tokenizer_dir.string() +
+                        ": folder not found; pass the model folder that contains tokenizer.json");
     }
     if (!std::filesystem::is_regular_file(text_file)) {
-      throw ConfigError("--text-file " + text_file.string() + ": no such file");
+      throw ConfigError("--text-file " + text_file.string() + ": file not found");
     }
   }
 };
@@ -42,7 +43,7 @@ struct TokenizeOptions {
 std::string read_text_file(const std::filesystem::path& path) {
   std::ifstream stream(path, std::ios::binary);
   if (!stream) {
-    throw DataError("cannot open " + path.string() + " for reading");
+    throw DataError("failed to open " + path.string() + " for reading");
   }
   std::ostringstream contents;
   contents << stream.rdbuf();

@@ -7,8 +7,8 @@
 //   unknown token, and the Replace/ByteFallback/Fuse/Strip decoder.
 // - Byte-level BPE (Llama 3): a regex Split pre-tokenizer (run with PCRE2) followed by
 //   ByteLevel, merges by rank with ignore_merges, and the ByteLevel decoder.
-// Added tokens split the text before the model sees it. docs/tokenizer.md lists every
-// supported component and what is rejected.
+// Added tokens split the text before BPE runs. docs/tokenizer.md lists every supported
+// component and what is rejected.
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>

@@ -12,8 +12,8 @@ namespace {
 // Words longer than this are encoded without the cache: they are rare, and a
 // SentencePiece-style tokenizer without pre-tokenizer passes whole paragraphs as one word.
 constexpr std::size_t kMaxCachedWordBytes = 256;
-// The cache stops growing at this many words; the ids of a typical word take under
-// 100 bytes, so the cache stays below about 20 MB.
+// The cache stops growing at this many words. The ids of a typical word take under 100
+// bytes, so the cache stays below about 20 MB (an estimate).
 constexpr std::size_t kCacheCapacity = 200'000;
 // The SentencePiece word-start marker U+2581 in UTF-8.
 constexpr std::string_view kMarker = "\xE2\x96\x81";
@@ -111,10 +111,10 @@ BpeModel::BpeModel(const nlohmann::json& node, const JsonPlace& place) {
 
 // A SentencePiece-style tokenizer without pre-tokenizer hands BPE whole paragraphs (the
 // whole text when it has no newline) as one word. Cutting such a word before each marker
-// that follows a non-marker character gives the same ids, provided no piece contains a
-// non-marker character followed by a marker: then no merge can produce a piece that
-// crosses the cut, and merges on each side happen in the same relative order. Mistral
-// and Llama 2 vocabularies qualify (their pieces with an inner marker are runs of markers
+// that follows a non-marker character gives the same ids if no piece contains a
+// non-marker character followed by a marker. Then no merge can produce a piece that
+// crosses the cut, and the merges on each side happen in the same relative order. The
+// Mistral-7B vocabulary qualifies (its pieces with an inner marker are runs of markers
 // only). The marker must be a piece itself, or else unknown-token fusion could join
 // characters across the cut. The cut parts are short and repeat, so they also hit the
 // cache.

@@ -52,9 +52,8 @@ class BpeModel {
   // merge rank is merged, leftmost first among equal ranks, until no pair has a merge.
   // With ignore_merges a word that is itself a piece is emitted whole. Throws DataError
   // for a character that none of these can represent. O(n log n) in the characters of
-  // the word; repeated words up to 256 bytes come from the cache, and a long
-  // SentencePiece-style word is cut at its "▁" markers first when that cannot change the
-  // result.
+  // the word. Repeated words up to 256 bytes come from the cache. A SentencePiece-style
+  // word is first cut at its "▁" markers when the cut cannot change the result.
   void encode_word(std::string_view word, std::vector<int32_t>& out) const;
 
   std::optional<int32_t> find(std::string_view piece) const;

@@ -1,6 +1,6 @@
-// The decoders of tokenizer.json: they turn the pieces of decoded ids back into text,
-// with Hugging Face tokenizers semantics (each decoder maps a list of strings to a list
-// of strings; the result is their concatenation).
+// The decoders of tokenizer.json, which turn the pieces of decoded ids back into text
+// with Hugging Face tokenizers semantics. Each decoder maps a list of strings to a list
+// of strings, and the decoded text is the concatenation of the final list.
 //
 // Supported: Sequence, Replace (string pattern), ByteFallback, Fuse, Strip, ByteLevel,
 // Metaspace. Any other type is rejected with a DataError naming the file and the type.

@@ -16,7 +16,7 @@ namespace {
 constexpr std::string_view kGpt2SplitPattern =
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 
-// What a split keeps of the matches of its pattern (Hugging Face SplitDelimiterBehavior).
+// The treatment of pattern matches in a split (Hugging Face SplitDelimiterBehavior).
 enum class SplitBehavior { kRemoved, kIsolated, kMergedWithPrevious, kMergedWithNext, kContiguous };
 
 SplitBehavior parse_split_behavior(const nlohmann::json& node, const JsonPlace& place) {
@@ -223,8 +223,8 @@ class LiteralSplitPreTokenizer final : public PreTokenizer {
   bool invert_;
 };
 
-// Optionally prefixes a space and splits with the GPT-2 pattern, then maps every byte to
-// its byte-level character so that BPE sees a string of visible characters.
+// Optionally prefixes a space and splits with the GPT-2 pattern. Then maps every byte to
+// its byte-level character, so that BPE works on a string of visible characters.
 class ByteLevelPreTokenizer final : public PreTokenizer {
  public:
   ByteLevelPreTokenizer(bool add_prefix_space, std::optional<SplitRegex> gpt2_split)
@@ -260,9 +260,9 @@ class MetaspacePreTokenizer final : public PreTokenizer {
   void pre_tokenize(std::vector<Piece>& pieces) const override {
     for (Piece& piece : pieces) {
       replace_all(piece.text, " ", marker_);
-      const bool wanted = scheme_ == PrependScheme::kAlways ||
-                          (scheme_ == PrependScheme::kFirst && piece.at_input_start);
-      if (wanted && !piece.text.starts_with(marker_)) piece.text.insert(0, marker_);
+      const bool prepend = scheme_ == PrependScheme::kAlways ||
+                           (scheme_ == PrependScheme::kFirst && piece.at_input_start);
+      if (prepend && !piece.text.starts_with(marker_)) piece.text = marker_ + piece.text;
     }
     if (split_) {
       split_pieces(pieces, SplitBehavior::kMergedWithNext, false,

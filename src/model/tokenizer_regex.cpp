@@ -114,8 +114,8 @@ std::vector<Span> SplitRegex::find_all(std::string_view text) const {
     int rc = pcre2_match(code_.get(), subject, text.size(), offset, PCRE2_NO_UTF_CHECK,
                          match.get(), nullptr);
     if (rc == PCRE2_ERROR_JIT_STACKLIMIT) {
-      // The JIT stack (32 KiB by default) was too small for this subject; the
-      // interpreter keeps its backtracking frames on the heap and gives the same match.
+      // The JIT stack (32 KiB by default) was too small for this subject. The
+      // interpreter keeps its backtracking frames on the heap and finds the same match.
       rc = pcre2_match(code_.get(), subject, text.size(), offset,
                        PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, match.get(), nullptr);
     }

@@ -49,16 +49,16 @@ std::size_t maximal_subpart_length(std::string_view text, std::size_t offset) {
   if (length == 0) {
     return 1;
   }
-  std::size_t taken = 1;
-  while (taken < length && offset + taken < text.size()) {
-    const auto byte = static_cast<unsigned char>(text[offset + taken]);
-    const bool ok = taken == 1 ? second_byte_valid(lead, byte) : is_continuation(byte);
+  std::size_t matched = 1;
+  while (matched < length && offset + matched < text.size()) {
+    const auto byte = static_cast<unsigned char>(text[offset + matched]);
+    const bool ok = matched == 1 ? second_byte_valid(lead, byte) : is_continuation(byte);
     if (!ok) {
       break;
     }
-    ++taken;
+    ++matched;
   }
-  return taken;
+  return matched;
 }
 
 struct CodeDeleter {

@@ -226,12 +226,14 @@ TEST(Tokenizer, ByteFallbackDecodesInvalidBytesPerByte) {
   // one U+FFFD per byte of the run.
   const auto e4 = mistral().piece_to_id("<0xE4>");
   const auto bd = mistral().piece_to_id("<0xBD>");
-  ASSERT_TRUE(e4 && bd);
+  ASSERT_TRUE(e4.has_value());
+  ASSERT_TRUE(bd.has_value());
   EXPECT_EQ(mistral().decode(std::vector<int32_t>{*e4, *bd}), "\xEF\xBF\xBD\xEF\xBF\xBD");
   // The ByteLevel decoder replaces the same cut-short sequence by one U+FFFD.
   const auto le4 = llama3().piece_to_id("\xC3\xA4");  // byte 0xE4 is "ä" in byte-level form
   const auto lbd = llama3().piece_to_id("\xC2\xBD");  // byte 0xBD is "½"
-  ASSERT_TRUE(le4 && lbd);
+  ASSERT_TRUE(le4.has_value());
+  ASSERT_TRUE(lbd.has_value());
   EXPECT_EQ(llama3().decode(std::vector<int32_t>{*le4, *lbd}), "\xEF\xBF\xBD");
 }
 
@@ -386,7 +388,7 @@ TEST(Tokenizer, SingleWordTokenNeedsWordBoundaries) {
                                             {"normalized", false}});
   const Tokenizer tokenizer = tiny(tokenizer_json);
   EXPECT_THAT(tokenizer.encode("hi ih hi", false), ElementsAre(7, 3, 8, 3, 7));
-  // Inside a word the added token does not match, so BPE sees the characters.
+  // Inside a word the added token does not match, so BPE encodes its characters.
   EXPECT_THAT(tokenizer.encode("hih", false), ElementsAre(7, 4));
 }
 
@@ -400,6 +402,13 @@ TEST(SplitRegex, WhiteSpaceFollowsOniguruma) {
   ASSERT_EQ(spans.size(), 3u);
   EXPECT_EQ(spans[1].begin, 2u);
   EXPECT_EQ(spans[1].end, 5u);
+}
+
+TEST(SplitRegex, CaseInsensitiveGroupFoldsLongS) {
+  // Oniguruma folds U+017F (long s) to "s", so the Llama-3 contraction group matches "'ſ".
+  const magrq::model::detail::SplitRegex contraction("(?i:'s|'t)", "test");
+  EXPECT_EQ(contraction.find_all("it'\xC5\xBF").size(), 1u);
+  EXPECT_EQ(contraction.find_all("IT'S").size(), 1u);
 }
 
 TEST(SplitRegex, RewritesWhiteSpaceEscapes) {

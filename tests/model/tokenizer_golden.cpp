@@ -1,7 +1,7 @@
 // Golden token ids of three real tokenizers: llama3 (byte-level BPE), mistral-7b and the
 // tiny stories260K-hf (SentencePiece-style BPE with byte fallback). The vectors were made
 // with an independent tokenizer implementation and cross-checked with the Hugging Face
-// Rust tokenizers; where the two disagree, the hf_rust_* value is the expected one.
+// Rust tokenizers. Where the two disagree, the hf_rust_* value is the expected one.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
