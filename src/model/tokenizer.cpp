@@ -63,7 +63,7 @@ namespace {
 nlohmann::json read_json_file(const std::filesystem::path& path) {
   std::ifstream stream(path, std::ios::binary);
   if (!stream) {
-    throw DataError("cannot open " + path.string() + ": the file is missing or unreadable");
+    throw DataError("failed to open " + path.string() + ": the file is missing or unreadable");
   }
   std::ostringstream contents;
   contents << stream.rdbuf();
@@ -148,6 +148,10 @@ void read_template(const nlohmann::json& node, const JsonPlace& place,
     const nlohmann::json& special =
         detail::require_field(specials, name, place.child("special_tokens"));
     for (const auto& id : detail::require_field(special, "ids", place.child("special_tokens"))) {
+      if (!id.is_number_integer()) {
+        throw DataError(place.child("special_tokens").child(name).describe() +
+                        ": expected integer ids, found " + id.dump());
+      }
       (after_sequence ? out.suffix : out.prefix).push_back(id.get<int32_t>());
     }
   }
@@ -188,9 +192,11 @@ void read_special_tokens(Tokenizer::Impl& impl, const nlohmann::json& tokenizer,
     nlohmann::json values = generation["eos_token_id"];
     if (!values.is_array()) values = nlohmann::json::array({values});
     for (const auto& value : values) {
-      if (!value.is_number_integer()) {
-        throw DataError(source + "/generation_config.json at eos_token_id: expected integer ids, "
-                        "found " + generation["eos_token_id"].dump());
+      if (!value.is_number_integer() || value.get<int64_t>() < 0 ||
+          value.get<int64_t>() >= impl.vocab_size) {
+        throw DataError(source + "/generation_config.json at eos_token_id: expected ids in [0, " +
+                        std::to_string(impl.vocab_size) + "), found " +
+                        generation["eos_token_id"].dump());
       }
       const auto id = value.get<int32_t>();
       if (std::find(impl.eos.begin(), impl.eos.end(), id) == impl.eos.end()) {

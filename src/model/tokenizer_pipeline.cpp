@@ -341,9 +341,9 @@ std::string require_single_character(const nlohmann::json& node, std::string_vie
 
 std::unique_ptr<PreTokenizer> parse_metaspace(const nlohmann::json& node,
                                               const JsonPlace& place) {
-  return std::make_unique<MetaspacePreTokenizer>(require_single_character(node, "replacement", place),
-                                                 parse_prepend_scheme(node, place),
-                                                 optional_bool(node, "split", true, place));
+  return std::make_unique<MetaspacePreTokenizer>(
+      require_single_character(node, "replacement", place), parse_prepend_scheme(node, place),
+      optional_bool(node, "split", true, place));
 }
 
 }  // namespace

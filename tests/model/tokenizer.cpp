@@ -75,7 +75,9 @@ json prepend_normalizer() {
                         {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", "▁"}}})}};
 }
 
-json tiny_config() { return {{"bos_token", "<s>"}, {"eos_token", "</s>"}, {"add_bos_token", true}}; }
+json tiny_config() {
+  return {{"bos_token", "<s>"}, {"eos_token", "</s>"}, {"add_bos_token", true}};
+}
 
 Tokenizer tiny(const json& tokenizer_json, const json& config = tiny_config()) {
   return Tokenizer::from_json(tokenizer_json, config, json(), "tiny");
@@ -335,6 +337,23 @@ TEST(Tokenizer, AddBosWithoutBosTokenIsRejected) {
   EXPECT_THAT(tokenizer.encode("hi", false), ElementsAre(4, 5));
   EXPECT_THAT(data_error_message([&] { tokenizer.encode("hi", true); }),
               HasSubstr("has no BOS token"));
+}
+
+TEST(Tokenizer, GenerationConfigAddsEosIds) {
+  const json generation = {{"eos_token_id", json::array({2, 7})}};
+  const Tokenizer tokenizer =
+      Tokenizer::from_json(tiny_tokenizer_json(), tiny_config(), generation, "tiny");
+  EXPECT_THAT(tokenizer.eos_ids(), ElementsAre(2, 7));  // "</s>" from the config, then 7
+
+  const json single = {{"eos_token_id", 2}};
+  EXPECT_THAT(Tokenizer::from_json(tiny_tokenizer_json(), tiny_config(), single, "tiny").eos_ids(),
+              ElementsAre(2));
+
+  const json out_of_range = {{"eos_token_id", json::array({2, 99})}};
+  EXPECT_THAT(data_error_message([&] {
+                Tokenizer::from_json(tiny_tokenizer_json(), tiny_config(), out_of_range, "tiny");
+              }),
+              HasSubstr("generation_config.json at eos_token_id: expected ids in [0, 8)"));
 }
 
 TEST(Tokenizer, MetaspaceOlderSpelling) {
