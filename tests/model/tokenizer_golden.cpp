@@ -101,6 +101,9 @@ struct GoldenSource {
   std::string golden_file;
 };
 
+// Names the parameter in test output (instead of a dump of its bytes).
+void PrintTo(const GoldenSource& source, std::ostream* out) { *out << source.name; }
+
 const std::vector<GoldenSource>& golden_sources() {
   static const std::vector<GoldenSource> sources = {
       {"llama3", "tokenizers/llama3", "tokenizers/golden/llama3.jsonl"},
