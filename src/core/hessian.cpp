@@ -52,4 +52,13 @@ double output_error(const Matrix& W, const Matrix& Q, const Matrix& H) {
   return delta_h.cwiseProduct(delta).sum();
 }
 
+double output_error_float32(const Matrix& W, const Matrix& Q, const Matrix& H) {
+  MAGRQ_CHECK(W.rows() == Q.rows() && W.cols() == Q.cols(), "W is ", W.rows(), "x", W.cols(),
+              ", Q is ", Q.rows(), "x", Q.cols());
+  const Matrix delta = W - Q;
+  Matrix delta_h(delta.rows(), delta.cols());
+  delta_h.noalias() = delta * H;
+  return delta_h.cast<double>().cwiseProduct(delta.cast<double>()).sum();
+}
+
 }  // namespace magrq

@@ -18,20 +18,20 @@ void QuantGridOptions::validate() const {
   }
   // The lower bound keeps the scale of the all-zero fallback range a normal float32.
   if (!(range_shrink >= 1e-3 && range_shrink <= 1.0)) {
-    throw ConfigError(detail::concat("invalid range_shrink ", range_shrink,
-                                     ": expected a value in [0.001, 1]"));
+    throw ConfigError(
+        detail::concat("invalid range_shrink ", range_shrink, ": expected a value in [0.001, 1]"));
   }
   if (!(mse_max_shrink > 0.0 && mse_max_shrink < 1.0)) {
-    throw ConfigError(detail::concat("invalid mse_max_shrink ", mse_max_shrink,
-                                     ": expected a value in (0, 1)"));
+    throw ConfigError(
+        detail::concat("invalid mse_max_shrink ", mse_max_shrink, ": expected a value in (0, 1)"));
   }
   if (mse_grid < 1 || mse_grid > 10000) {
-    throw ConfigError(detail::concat("invalid mse_grid ", mse_grid,
-                                     ": expected an integer in 1..10000"));
+    throw ConfigError(
+        detail::concat("invalid mse_grid ", mse_grid, ": expected an integer in 1..10000"));
   }
   if (!(mse_norm > 0.0 && std::isfinite(mse_norm))) {
-    throw ConfigError(detail::concat("invalid mse_norm ", mse_norm,
-                                     ": expected a finite value > 0"));
+    throw ConfigError(
+        detail::concat("invalid mse_norm ", mse_norm, ": expected a finite value > 0"));
   }
 }
 
@@ -51,21 +51,6 @@ double QuantGridOptions::default_range_shrink(int bits, Index group_size) {
   return 1.0;
 }
 
-float round_half_even(float x) {
-  // x - truncated is exact in float32 for |x| < 2^31, so the tie test is exact.
-  const auto truncated = static_cast<int32_t>(x);
-  const float fraction = x - static_cast<float>(truncated);
-  int32_t rounded = truncated;
-  if (fraction > 0.5f) {
-    rounded += 1;
-  } else if (fraction < -0.5f) {
-    rounded -= 1;
-  } else if ((fraction == 0.5f || fraction == -0.5f) && truncated % 2 != 0) {
-    rounded += fraction > 0 ? 1 : -1;
-  }
-  return static_cast<float>(rounded);
-}
-
 Index group_count(Index in_features, Index group_size) {
   if (group_size <= 0) {
     return 1;
@@ -79,16 +64,6 @@ Index group_begin(Index group, Index group_size) {
 
 Index group_end(Index group, Index in_features, Index group_size) {
   return group_size <= 0 ? in_features : std::min(in_features, (group + 1) * group_size);
-}
-
-int32_t quantize_value(float w, GridParams grid, int32_t maxq) {
-  // Clamping first keeps the integer conversion in range for any finite w; values
-  // beyond these bounds clamp to 0 or maxq below in any case.
-  const auto low = static_cast<float>(-grid.zero - 1);
-  const auto high = static_cast<float>(maxq - grid.zero + 1);
-  const float ratio = std::clamp(w / grid.scale, low, high);
-  const auto code = static_cast<int32_t>(round_half_even(ratio)) + grid.zero;
-  return std::clamp(code, int32_t{0}, maxq);
 }
 
 namespace {
@@ -127,8 +102,8 @@ GridParams search_clipping_range(std::span<const float> values, float low, float
                                  const QuantGridOptions& options) {
   GridParams best = grid_from_range(low, high, options);
   double best_error = grid_error(values, best, options);
-  const int candidates = std::max(
-      1, static_cast<int>(std::floor(options.mse_max_shrink * options.mse_grid)));
+  const int candidates =
+      std::max(1, static_cast<int>(std::floor(options.mse_max_shrink * options.mse_grid)));
   for (int i = 1; i < candidates; ++i) {
     const auto factor = static_cast<float>(1.0 - static_cast<double>(i) / options.mse_grid);
     const GridParams grid = grid_from_range(factor * low, factor * high, options);

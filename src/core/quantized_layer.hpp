@@ -37,8 +37,9 @@ struct QuantizedLayer {
   Matrix dequant;
 
   // tr((W - dequant) H (W - dequant)^T) for the W given to the quantizer and the
-  // undamped H, in float64; cd_refine() recomputes it against its target weight.
-  // Set only when has_output_error is true (RTN without a Hessian leaves it 0).
+  // undamped H. RTN and GPTQ compute it with output_error_float32(). cd_refine()
+  // recomputes it in float64 against its target weight. Valid only when
+  // has_output_error is true (RTN without a Hessian leaves it 0).
   double output_error = 0.0;
   bool has_output_error = false;
 

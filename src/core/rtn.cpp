@@ -52,7 +52,7 @@ QuantizedLayer rtn_quantize(const Matrix& W, const QuantGridOptions& grid, const
 
   if (H != nullptr) {
     result.dead_columns = static_cast<Index>(dead_columns(*H).size());
-    result.output_error = output_error(W, result.dequant, *H);
+    result.output_error = output_error_float32(W, result.dequant, *H);
     result.has_output_error = true;
   }
   return result;

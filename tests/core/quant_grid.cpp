@@ -119,9 +119,9 @@ TEST(Grid, RoundHalfEvenOnExactHalves) {
     float expected;
   };
   const std::vector<Case> cases = {
-      {0.5f, 0.0f},   {1.5f, 2.0f},   {2.5f, 2.0f},   {3.5f, 4.0f},     {-0.5f, 0.0f},
-      {-1.5f, -2.0f}, {-2.5f, -2.0f}, {-3.5f, -4.0f}, {2.4999f, 2.0f},  {2.5001f, 3.0f},
-      {-2.7f, -3.0f}, {7.0f, 7.0f},   {0.0f, 0.0f},   {1e9f, 1e9f},     {-0.49f, 0.0f},
+      {0.5f, 0.0f},     {1.5f, 2.0f},    {2.5f, 2.0f},   {3.5f, 4.0f},    {-0.5f, 0.0f},
+      {-1.5f, -2.0f},   {-2.5f, -2.0f},  {-3.5f, -4.0f}, {2.4999f, 2.0f}, {2.5001f, 3.0f},
+      {-2.7f, -3.0f},   {7.0f, 7.0f},    {0.0f, 0.0f},   {1e9f, 1e9f},    {-0.49f, 0.0f},
       {254.5f, 254.0f}, {255.5f, 256.0f}};
   for (const Case& c : cases) {
     EXPECT_EQ(round_half_even(c.input), c.expected) << "input " << c.input;
@@ -130,10 +130,10 @@ TEST(Grid, RoundHalfEvenOnExactHalves) {
 
 TEST(Grid, QuantizeRoundsExactHalvesToEven) {
   const GridParams grid{0.5f, 8};
-  EXPECT_EQ(quantize_value(1.25f, grid, 15), 10);   // 2.5 -> 2
-  EXPECT_EQ(quantize_value(1.75f, grid, 15), 12);   // 3.5 -> 4
-  EXPECT_EQ(quantize_value(-1.25f, grid, 15), 6);   // -2.5 -> -2
-  EXPECT_EQ(quantize_value(-0.25f, grid, 15), 8);   // -0.5 -> 0
+  EXPECT_EQ(quantize_value(1.25f, grid, 15), 10);  // 2.5 -> 2
+  EXPECT_EQ(quantize_value(1.75f, grid, 15), 12);  // 3.5 -> 4
+  EXPECT_EQ(quantize_value(-1.25f, grid, 15), 6);  // -2.5 -> -2
+  EXPECT_EQ(quantize_value(-0.25f, grid, 15), 8);  // -0.5 -> 0
 }
 
 TEST(Grid, QuantizeClampsToCodeRange) {
@@ -195,7 +195,8 @@ TEST(Grid, RaggedLastGroup) {
 }
 
 // Sum of |q(v) - v|^norm, the quantity the search minimises.
-double norm_error(const std::vector<float>& values, GridParams grid, const QuantGridOptions& options) {
+double norm_error(const std::vector<float>& values, GridParams grid,
+                  const QuantGridOptions& options) {
   double error = 0.0;
   for (const float v : values) {
     const float q = dequantize_value(quantize_value(v, grid, options.maxq()), grid);

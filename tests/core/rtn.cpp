@@ -119,13 +119,16 @@ TEST(Rtn, PerChannelHasOneGroup) {
 }
 
 TEST(Rtn, OutputErrorOnlyWithHessian) {
-  const SyntheticLayer layer = make_synthetic_layer({.out_features = 8, .in_features = 16,
-                                                     .tokens = 64, .seed = 2});
+  const SyntheticLayer layer =
+      make_synthetic_layer({.out_features = 8, .in_features = 16, .tokens = 64, .seed = 2});
   const QuantizedLayer without = rtn_quantize(layer.weight, QuantGridOptions{});
   EXPECT_FALSE(without.has_output_error);
   const QuantizedLayer with = rtn_quantize(layer.weight, QuantGridOptions{}, &layer.hessian);
   EXPECT_TRUE(with.has_output_error);
-  EXPECT_DOUBLE_EQ(with.output_error, output_error(layer.weight, with.dequant, layer.hessian));
+  EXPECT_DOUBLE_EQ(with.output_error,
+                   output_error_float32(layer.weight, with.dequant, layer.hessian));
+  const double exact = output_error(layer.weight, with.dequant, layer.hessian);
+  EXPECT_NEAR(with.output_error, exact, 1e-6 * exact);
   EXPECT_GT(with.output_error, 0.0);
 }
 
