@@ -45,8 +45,10 @@ void declare_run_sections(ConfigSchema& schema, ExperimentConfig& c) {
              "independent: every layer from the full-precision model",
              one_of({"sequential", "independent"}));
   schema.add("store.path", &c.store.path, "Hessian store: an HDF5 file, or a folder for layout per_layer");
-  schema.add("store.layout", &c.store.layout, "single (one file) or per_layer (one file per layer)",
-             one_of({"single", "per_layer"}));
+  schema.add("store.layout", &c.store.layout,
+             "single (one file), per_layer (one file per layer) or auto (single for independent mode, "
+             "per_layer for sequential)",
+             one_of({"auto", "single", "per_layer"}));
   schema.add("store.precision", &c.store.precision, "Element type of stored X^T X",
              one_of({"float64", "float32"}));
   schema.add("store.reuse", &c.store.reuse, "Reuse a store whose fingerprint matches this run");
@@ -171,8 +173,9 @@ void declare_layout_sections(ConfigSchema& schema, ExperimentConfig& c) {
   schema.add("output.shard_size_gib", &c.output.shard_size_gib,
              "Largest safetensors shard, in GiB", positive());
   schema.add("output.unsupported_shape", &c.output.unsupported_shape,
-             "A module the GPTQ layout cannot hold: keep it unquantized in the packed export, or stop",
-             one_of({"keep", "stop"}));
+             "A module the GPTQ layout cannot hold: keep (unquantized everywhere), "
+             "dequantized_only (quantized in the dequantized checkpoint, unquantized in the packed one) or stop",
+             one_of({"keep", "dequantized_only", "stop"}));
   schema.add("evaluation.sources", &c.evaluation.sources,
              "Perplexity sources as KIND:PATH[@BEGIN:END]");
   schema.add("evaluation.seqlen", &c.evaluation.seqlen, "Tokens per evaluation window",
@@ -200,6 +203,14 @@ void check_combinations(const ExperimentConfig& c, const std::string& where) {
   if (c.quantizer.static_groups && c.quantizer.group_size <= 0) {
     throw ConfigError(where + ": quantizer.static_groups needs quantizer.group_size > 0, found " +
                       std::to_string(c.quantizer.group_size));
+  }
+  if (c.calibration.mode == "sequential" && c.store.layout == "single") {
+    throw ConfigError(where + ": store.layout single needs calibration.mode independent: sequential "
+                      "mode writes the store one layer at a time (use per_layer or auto)");
+  }
+  if (c.magr.hessian == "last_sequence") {
+    throw ConfigError(where + ": magr.hessian last_sequence is not available yet: the store keeps only "
+                      "the summed X^T X; use full");
   }
   for (const std::string& format : c.output.formats) {
     if (format != "gptq" && format != "dequantized") {

@@ -26,7 +26,8 @@ struct CalibrationSection {
 
 struct StoreSection {
   std::string path;                 // HDF5 file (layout single) or folder (layout per_layer)
-  std::string layout = "single";    // single or per_layer
+  // auto (single for independent mode, per_layer for sequential), single or per_layer.
+  std::string layout = "auto";
   std::string precision = "float64";  // float64 or float32
   bool reuse = true;                // reuse a matching store instead of recomputing it
 };
@@ -74,7 +75,8 @@ struct OutputSection {
   std::string dir;
   std::vector<std::string> formats = {"gptq", "dequantized"};
   double shard_size_gib = 4.0;
-  std::string unsupported_shape = "keep";  // keep (unquantized, listed for loaders) or stop
+  // A module the GPTQ layout cannot hold: keep, dequantized_only or stop (see run_settings.hpp).
+  std::string unsupported_shape = "keep";
 };
 
 struct EvaluationSection {

@@ -88,11 +88,13 @@ bool Comm::any(bool flag) const {
   return global != 0;
 }
 
-MpiSession::MpiSession(int& argc, char**& argv) {
+MpiSession::MpiSession() {
   int initialized = 0;
   MPI_Initialized(&initialized);
   if (!initialized) {
-    MPI_Init(&argc, &argv);
+    // The scheduler's coordinator runs on a thread of rank 0 (see scheduler.hpp).
+    int provided = MPI_THREAD_SINGLE;
+    MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided);
   }
 }
 

@@ -44,7 +44,7 @@ class Comm {
 // Initialises MPI for the lifetime of the object and finalises it on destruction.
 class MpiSession {
  public:
-  MpiSession(int& argc, char**& argv);
+  MpiSession();
   ~MpiSession();
   MpiSession(const MpiSession&) = delete;
   MpiSession& operator=(const MpiSession&) = delete;

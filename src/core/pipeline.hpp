@@ -1,0 +1,48 @@
+// The per-module pipeline of magrq: MagR (optional), then RTN or GPTQ, then optional
+// coordinate-descent refinement against the original weights. Used by `magrq layer` on
+// one whole layer and by the distributed job on a block of a module's output rows; each
+// row is processed independently given H, so blocks give the same rows as a whole module.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "core/gptq.hpp"
+#include "core/magr.hpp"
+#include "core/quantized_layer.hpp"
+#include "core/types.hpp"
+
+namespace magrq {
+
+enum class QuantMethod { rtn, gptq };
+
+struct PipelineOptions {
+  bool magr = true;
+  MagrOptions magr_options;  // group_size is set from the quantizer's group size
+  QuantMethod method = QuantMethod::gptq;
+  GptqOptions gptq;          // gptq.grid is also the RTN grid
+  int cd_iterations = 0;     // refinement sweeps after quantizing, >= 0
+
+  // Throws ConfigError naming the key and value of the first invalid option.
+  void validate() const;
+};
+
+struct PipelineResult {
+  Matrix weight_magr;  // after MagR, before quantization (the input when MagR is off)
+  QuantizedLayer quantized;
+  std::optional<MagrResult> magr;  // present when MagR ran
+  double max_abs_before = 0.0;     // largest |w| of the input rows
+  double max_abs_after = 0.0;      // largest |w| after MagR
+  double output_error = 0.0;       // tr((W - Q) H (W - Q)^T) against the input W
+  double reference_energy = 0.0;   // tr(W H W^T), so error / energy is the relative error
+  double magr_seconds = 0.0;
+  double quantize_seconds = 0.0;
+};
+
+// Runs the pipeline on W (rows x in) with the Hessian H (in x in).
+PipelineResult run_pipeline(const Matrix& W, const Matrix& H, const PipelineOptions& options);
+
+std::string method_name(QuantMethod method);
+QuantMethod parse_method(const std::string& name);
+
+}  // namespace magrq
