@@ -13,6 +13,7 @@ namespace magrq::app {
 // function returns the process exit code.
 using CommandTable = std::map<const CLI::App*, std::function<int()>>;
 
+void add_eval_command(CLI::App& root, CommandTable& table);
 void add_generate_command(CLI::App& root, CommandTable& table);
 void add_tokenize_command(CLI::App& root, CommandTable& table);
 

@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
 
   magrq::app::CommandTable table;
+  magrq::app::add_eval_command(root, table);
   magrq::app::add_generate_command(root, table);
   magrq::app::add_tokenize_command(root, table);
 
