@@ -1,6 +1,7 @@
 #include "core/magr.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <span>
 #include <utility>
@@ -127,6 +128,11 @@ double evaluate(const Problem& problem, const Matrix& D, const Matrix& G, double
   return objective(problem, frobenius_product(D, G, sums.first), penalty_value);
 }
 
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
+  return elapsed.count();
+}
+
 bool converged(double previous, double current, double tolerance) {
   return tolerance > 0.0 && std::fabs(previous - current) <= tolerance * std::fabs(previous);
 }
@@ -220,11 +226,13 @@ void solve_plain(const Problem& problem, const MagrOptions& options, MagrResult&
   double f = result.objective_before;
 
   for (int k = 0; k < options.iterations; ++k) {
+    const auto start = std::chrono::steady_clock::now();
     const double penalty_value = plain_step(problem, W, D, G, sums);
     compute_gradient(problem, D, G);
     const double f_new = evaluate(problem, D, G, penalty_value, sums);
     ++result.iterations;
     result.objective_history.push_back(f_new);
+    result.iteration_seconds.push_back(seconds_since(start));
     const bool stop = converged(f, f_new, options.tolerance);
     f = f_new;
     if (stop) {
@@ -252,6 +260,7 @@ void solve_accelerated(const Problem& problem, const MagrOptions& options, MagrR
   double t = 1.0;
 
   for (int k = 0; k < options.iterations; ++k) {
+    const auto start = std::chrono::steady_clock::now();
     const double t_next = next_momentum(t);
     const double beta = (t - 1.0) / t_next;  // 0 right after a start or restart
     const MomentumStepSums step = momentum_step(problem, static_cast<float>(beta), state, sums);
@@ -282,6 +291,7 @@ void solve_accelerated(const Problem& problem, const MagrOptions& options, MagrR
       ++result.rejected_steps;
     }
     result.objective_history.push_back(f);
+    result.iteration_seconds.push_back(seconds_since(start));
     if (stop) {
       break;
     }

@@ -58,14 +58,15 @@ struct MagrResult {
   // solver returned W0 without computing it (alpha = 0, iterations = 0 or an empty W).
   double lambda_max = 0.0;
   std::vector<double> objective_history;  // f of the current iterate after each iteration
+  std::vector<double> iteration_seconds;  // wall time of each iteration (GEMM and row passes)
   int restarts = 0;        // accelerated only: momentum resets by the gradient test
   int rejected_steps = 0;  // accelerated only: momentum steps undone because f increased
 };
 
-// Runs MagR on one layer. Throws DataError unless W0 is out x in and H is in x in, and
-// when W0 or H has a NaN or Inf (naming "weight" or "Hessian" and the first bad index),
-// or when H is zero (no input ever reached the layer, so Hn does not exist). Throws
-// ConfigError for invalid options.
+// Runs MagR on one layer. Throws DataError unless W0 is out x in and H is in x in. Also
+// throws DataError when W0 or H has a NaN or Inf, naming "weight" or "Hessian" and the
+// first bad index, and when H is zero: no input ever reached the layer, so Hn does not
+// exist. Throws ConfigError for invalid options.
 //
 // Plain solver: W <- prox_{step * alpha * ||.||_inf}(W - step * (W - W0) Hn), with
 // step = 1 / L and L >= lambda_max(Hn) from the Lanczos upper bound, so f never

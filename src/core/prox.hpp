@@ -19,7 +19,7 @@ namespace magrq {
 // rejected).
 //
 // Condat's algorithm ("Fast projection onto the simplex and the l1 ball", Mathematical
-// Programming 158, 2016): expected O(n) time, worst case O(n^2), no sort. It uses a
+// Programming, 2016): expected O(n) time, worst case O(n^2), no sort. It uses a
 // scratch buffer of n floats per thread that grows once and is then reused, so repeated
 // calls do not allocate.
 double l1_ball_threshold(std::span<const float> v, double radius);

@@ -18,7 +18,7 @@ namespace {
 // in the same units, so 1e-12 is far above noise and far below any real residual.
 constexpr double kBreakdownTolerance = 1e-12;
 
-// Seed of the start vector. Any fixed value works; it only has to stay the same.
+// Seed of the start vector. Any fixed value works, as long as it stays the same.
 constexpr std::uint64_t kStartSeed = 0x6d61677271ULL;
 
 // Matrices with fewer entries than this run their row loops on one thread: an OpenMP
@@ -36,8 +36,8 @@ double infinity_norm(const Matrix& H) {
   return norm;
 }
 
-// SplitMix64 (Steele, Lea and Flood, 2014). Unlike the std distributions its output is
-// the same on every platform and standard library, which keeps the estimate reproducible.
+// The SplitMix64 generator. Unlike the std distributions, its output is the same with
+// every compiler and standard library, which keeps the estimate reproducible.
 std::uint64_t splitmix64(std::uint64_t& state) {
   std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -86,10 +86,11 @@ int run_lanczos(const Matrix& H, int max_steps, double norm_bound, Eigen::Vector
     const Index j = steps;
     multiply(H, basis.col(j), w);
     alpha[j] = basis.col(j).dot(w);
-    // Full reorthogonalization against every basis vector, done twice ("twice is enough",
-    // Parlett): without it, rounding destroys orthogonality once a Ritz value converges,
-    // and T gains spurious copies of it. This also removes the alpha_j q_j and
-    // beta_{j-1} q_{j-1} terms of the three-term recurrence. O(n j) per step.
+    // Full reorthogonalization against every basis vector, in two Gram-Schmidt passes
+    // because one pass can leave rounding-level overlap. Without it, orthogonality is lost
+    // once a Ritz value converges, and T gains spurious copies of that value. The passes
+    // also remove the alpha_j q_j and beta_{j-1} q_{j-1} terms of the three-term
+    // recurrence. O(n j) per step.
     for (int pass = 0; pass < 2; ++pass) {
       const Eigen::VectorXd coefficients = basis.leftCols(j + 1).transpose() * w;
       w.noalias() -= basis.leftCols(j + 1) * coefficients;
@@ -122,9 +123,8 @@ void LanczosOptions::validate() const {
 // Why the bound is safe. Ritz values never exceed lambda_max (Courant-Fischer), so theta
 // alone is an underestimate, and a step 1 / theta can make proximal gradient diverge
 // along the top eigenvector. The residual r bounds the distance from theta to the
-// nearest eigenvalue, so theta + r is above that eigenvalue; it is lambda_max unless the
-// start vector is nearly orthogonal to the top eigenvectors and Lanczos has not found
-// them. For a start vector uniform on the unit sphere, Kuczynski and Wozniakowski
+// nearest eigenvalue, so theta + r lies above that eigenvalue. That eigenvalue is
+// lambda_max unless the start vector is nearly orthogonal to the top eigenvectors. For a start vector uniform on the unit sphere, Kuczynski and Wozniakowski
 // ("Estimating the largest eigenvalue by the power and Lanczos algorithms with a random
 // start", SIAM J. Matrix Anal. Appl. 13(4), 1992) bound the probability that k steps
 // leave a relative error above eps by a term of order sqrt(n) exp(-(2k - 1) sqrt(eps)),
@@ -148,8 +148,8 @@ LambdaMaxEstimate lanczos_lambda_max(const Matrix& H, const LanczosOptions& opti
   Eigen::VectorXd beta(max_steps);
   const int steps = run_lanczos(H, max_steps, norm_bound, alpha, beta);
 
-  // The largest eigenpair (theta, s) of T; the residual of its Ritz vector is
-  // |beta_k * s_k| (the last entry of s), which needs no product with H.
+  // Take the largest eigenpair (theta, s) of T. The residual of its Ritz vector is
+  // |beta_k * s_k| with s_k the last entry of s, so it needs no product with H.
   Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> tridiagonal;
   Eigen::VectorXd diagonal = alpha.head(steps);
   Eigen::VectorXd off_diagonal = beta.head(steps - 1);

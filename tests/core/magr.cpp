@@ -120,9 +120,9 @@ MagrOptions make_options(double alpha, Index group_size, int iterations, bool ac
 }
 
 TEST(Magr, MatchesLongReferenceSolve) {
-  // A small, well-conditioned layer (lambda_max / lambda_min below 10): the reference
+  // A small, well-conditioned layer with lambda_max / lambda_min below 10. The reference
   // contracts by a factor of at most 1 - 1/10 per iteration, so 5000 iterations reach the
-  // unique minimizer to double precision and the float solver is limited by its own
+  // unique minimizer to double precision. The float solver is then limited by its own
   // rounding.
   const Layer layer = random_layer(5, 10, 60, 1);
   const Eigen::VectorXd spectrum =
@@ -224,8 +224,8 @@ TEST(Magr, AcceleratedReachesPlainObjective) {
         fast.objective_history.begin(), fast.objective_history.end(),
         [&](double f) { return f <= plain.objective_after * (1.0 + 1e-6); });
     ASSERT_NE(reached, fast.objective_history.end()) << group_size;
-    // The time target (a third of the plain solver's time) is measured in bench_magr; an
-    // iteration count well below 200 is the deterministic part of it.
+    // bench_magr measures the time target (a third of the plain solver's time). This
+    // iteration count is the deterministic part of it.
     EXPECT_LE(reached - fast.objective_history.begin() + 1, 100) << group_size;
   }
 }

@@ -134,7 +134,7 @@ TEST(Prox, ThresholdMatchesBisection) {
       const std::vector<float> v = random_values(rng, n, kind);
       for (const double radius : test_radii(v)) {
         if (radius == 0.0) {
-          continue;  // bisection has no unique answer there; see ThresholdAtRadiusZero
+          continue;  // every tau >= max|v_i| solves it; ThresholdAtRadiusZero covers it
         }
         const std::string label = kind_name(kind) + " n=" + std::to_string(n) +
                                   " radius=" + std::to_string(radius);
