@@ -1,6 +1,8 @@
 #include "model/synthetic_checkpoint.hpp"
 
+#include <cstdio>
 #include <fstream>
+#include <random>
 
 #include "core/error.hpp"
 #include "core/synthetic.hpp"
@@ -30,6 +32,93 @@ Matrix random_matrix(Index rows, Index cols, const SyntheticCheckpointOptions& o
 
 }  // namespace
 
+void write_byte_tokenizer(const std::filesystem::path& dir) {
+  nlohmann::ordered_json vocab = nlohmann::ordered_json::object();
+  vocab["<unk>"] = 0;
+  vocab["<s>"] = 1;
+  vocab["</s>"] = 2;
+  for (int byte = 0; byte < 256; ++byte) {
+    char piece[8];
+    std::snprintf(piece, sizeof(piece), "<0x%02X>", byte);
+    vocab[piece] = byte + 3;
+  }
+  nlohmann::ordered_json added = nlohmann::ordered_json::array();
+  const char* specials[] = {"<unk>", "<s>", "</s>"};
+  for (int id = 0; id < 3; ++id) {
+    added.push_back({{"id", id}, {"content", specials[id]}, {"single_word", false}, {"lstrip", false},
+                     {"rstrip", false}, {"normalized", false}, {"special", true}});
+  }
+  const nlohmann::ordered_json tokenizer = {
+      {"version", "1.0"},
+      {"added_tokens", added},
+      {"normalizer", {{"type", "Sequence"},
+                      {"normalizers", {{{"type", "Prepend"}, {"prepend", "\u2581"}},
+                                       {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", "\u2581"}}}}}},
+      {"pre_tokenizer", nullptr},
+      {"post_processor", nullptr},
+      {"decoder", {{"type", "Sequence"},
+                   {"decoders", {{{"type", "Replace"}, {"pattern", {{"String", "\u2581"}}}, {"content", " "}},
+                                 {{"type", "ByteFallback"}},
+                                 {{"type", "Fuse"}},
+                                 {{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}}}}}},
+      {"model", {{"type", "BPE"}, {"dropout", nullptr}, {"unk_token", "<unk>"},
+                 {"continuing_subword_prefix", nullptr}, {"end_of_word_suffix", nullptr}, {"fuse_unk", true},
+                 {"byte_fallback", true}, {"vocab", vocab}, {"merges", nlohmann::ordered_json::array()}}}};
+  // "\u2581" (the SentencePiece word marker) is a universal character name, written as UTF-8.
+  std::ofstream(dir / "tokenizer.json") << tokenizer.dump(2) << "\n";
+  const nlohmann::ordered_json config = {{"tokenizer_class", "LlamaTokenizer"}, {"bos_token", "<s>"},
+                                         {"eos_token", "</s>"}, {"unk_token", "<unk>"},
+                                         {"add_bos_token", true}, {"add_eos_token", false}};
+  std::ofstream(dir / "tokenizer_config.json") << config.dump(2) << "\n";
+}
+
+void write_random_text(const std::filesystem::path& path, size_t bytes, uint64_t seed) {
+  static const char* syllables[] = {"ka", "lo", "mi", "ne", "ru", "sa", "to", "vi", "da", "po",
+                                    "en", "ar", "is", "on", "ul", "be", "fi", "go", "he", "ju"};
+  std::mt19937_64 engine(seed);
+  std::string text;
+  while (text.size() < bytes) {
+    const int words = 5 + static_cast<int>(engine() % 10);
+    for (int w = 0; w < words; ++w) {
+      const int parts = 1 + static_cast<int>(engine() % 3);
+      for (int p = 0; p < parts; ++p) {
+        text += syllables[engine() % 20];
+      }
+      text += w + 1 < words ? " " : ".";
+    }
+    text += engine() % 4 == 0 ? "\n\n" : " ";
+  }
+  std::ofstream(path) << text;
+}
+
+nlohmann::json published_llama_config(const std::string& shape, int layers) {
+  nlohmann::json config = small_llama_config();
+  config["tie_word_embeddings"] = false;
+  config["max_position_embeddings"] = 4096;
+  if (shape == "llama2-7b") {
+    config.update({{"hidden_size", 4096}, {"intermediate_size", 11008}, {"num_hidden_layers", 32},
+                   {"num_attention_heads", 32}, {"num_key_value_heads", 32}, {"vocab_size", 32000}});
+  } else if (shape == "llama3-8b") {
+    config.update({{"hidden_size", 4096}, {"intermediate_size", 14336}, {"num_hidden_layers", 32},
+                   {"num_attention_heads", 32}, {"num_key_value_heads", 8}, {"vocab_size", 128256},
+                   {"rope_theta", 500000.0}, {"max_position_embeddings", 8192}});
+  } else if (shape == "llama2-70b") {
+    config.update({{"hidden_size", 8192}, {"intermediate_size", 28672}, {"num_hidden_layers", 80},
+                   {"num_attention_heads", 64}, {"num_key_value_heads", 8}, {"vocab_size", 32000}});
+  } else if (shape == "llama3-70b") {
+    config.update({{"hidden_size", 8192}, {"intermediate_size", 28672}, {"num_hidden_layers", 80},
+                   {"num_attention_heads", 64}, {"num_key_value_heads", 8}, {"vocab_size", 128256},
+                   {"rope_theta", 500000.0}, {"max_position_embeddings", 8192}});
+  } else if (shape != "small") {
+    throw ConfigError("unknown shape '" + shape +
+                      "'; expected small, llama2-7b, llama3-8b, llama2-70b, llama3-70b or a config.json path");
+  }
+  if (layers > 0) {
+    config["num_hidden_layers"] = layers;
+  }
+  return config;
+}
+
 nlohmann::json small_llama_config() {
   return {{"architectures", {"LlamaForCausalLM"}},
           {"model_type", "llama"},
@@ -38,7 +127,7 @@ nlohmann::json small_llama_config() {
           {"num_hidden_layers", 2},
           {"num_attention_heads", 4},
           {"num_key_value_heads", 2},
-          {"vocab_size", 256},
+          {"vocab_size", 320},
           {"max_position_embeddings", 512},
           {"rms_norm_eps", 1e-5},
           {"rope_theta", 10000.0},
