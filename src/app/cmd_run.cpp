@@ -3,9 +3,11 @@
 // on one rank never leaves the others waiting.
 #include <spdlog/spdlog.h>
 
+#include <cstdio>
 #include <string>
 
 #include "app/commands.hpp"
+#include "app/experiment.hpp"
 #include "app/run_job.hpp"
 #include "core/error.hpp"
 #include "dist/comm.hpp"
@@ -59,6 +61,14 @@ void add_run_command(CLI::App& root, CommandTable& table) {
       ->required()
       ->check(CLI::ExistingFile);
   table[calibrate_sub] = [calibrate] { return run_under_mpi(*calibrate); };
+
+  CLI::App* reference = root.add_subcommand(
+      "config-reference", "Print every experiment-file key with its default and meaning (Markdown)");
+  table[reference] = [] {
+    ExperimentConfig defaults;
+    std::fputs(declare_experiment_schema(defaults).markdown_reference().c_str(), stdout);
+    return 0;
+  };
 }
 
 }  // namespace magrq::app

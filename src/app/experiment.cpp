@@ -168,6 +168,9 @@ void declare_layout_sections(ConfigSchema& schema, ExperimentConfig& c) {
              in_range<int64_t>(0, INT64_MAX));
   schema.add("parallel.memory_budget_gib", &c.parallel.memory_budget_gib,
              "Memory per rank that the plan may use, in GiB", positive());
+  schema.add("parallel.threads_per_rank", &c.parallel.threads_per_rank,
+             "BLAS and OpenMP threads per rank; 0 divides the node's cores among its ranks",
+             in_range<int>(0, 4096));
   schema.add("output.dir", &c.output.dir, "Output folder of the quantized model and reports");
   schema.add("output.formats", &c.output.formats, "Any of gptq (packed, loadable) and dequantized");
   schema.add("output.shard_size_gib", &c.output.shard_size_gib,

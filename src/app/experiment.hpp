@@ -69,6 +69,7 @@ struct ModuleOverride {
 struct ParallelSection {
   int64_t block_rows = 0;             // output channels per work item; 0 = whole module
   double memory_budget_gib = 16.0;    // per rank
+  int threads_per_rank = 0;           // BLAS and OpenMP threads; 0 = cores / ranks on the node
 };
 
 struct OutputSection {

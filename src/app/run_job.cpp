@@ -2,7 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <omp.h>
+
 #include <chrono>
+#include <cstdlib>
+#include <thread>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -20,6 +24,9 @@
 #include "model/tokenizer.hpp"
 #include "store/hessian_store.hpp"
 #include "store/journal.hpp"
+
+// OpenBLAS's thread count setter (the build requires OpenBLAS, see CMakeLists.txt).
+extern "C" void openblas_set_num_threads(int threads);
 
 namespace magrq::app {
 
@@ -492,11 +499,32 @@ void RunJob::finish_report() {
   report_.log_summary();
 }
 
+// Threads per rank: the configured count, or the node's cores shared among the ranks the
+// launcher placed on it, so that ranks do not oversubscribe the cores.
+int threads_per_rank(const ExperimentConfig& config) {
+  if (config.parallel.threads_per_rank > 0) {
+    return config.parallel.threads_per_rank;
+  }
+  int local_ranks = 1;
+  for (const char* name : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"}) {
+    if (const char* value = std::getenv(name)) {
+      local_ranks = std::max(1, std::atoi(value));
+      break;
+    }
+  }
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return std::max(1, cores / local_ranks);
+}
+
 int RunJob::execute() {
   const auto start = Clock::now();
+  const int threads = threads_per_rank(config_);
+  openblas_set_num_threads(threads);
+  omp_set_num_threads(threads);
   if (comm_.is_coordinator()) {
     ExperimentConfig copy = config_;
     spdlog::info("experiment {}: {}", experiment_file_.string(), declare_experiment_schema(copy).resolved().dump());
+    spdlog::info("parallel: {} ranks, {} threads per rank", comm_.size(), threads);
   }
   plan();
   if (flags_.dry_run) {
