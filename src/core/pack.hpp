@@ -3,12 +3,15 @@
 // For 2, 4 and 8 bits each word contains pf = 32 / bits values, the first one in the
 // lowest bits, so word r of a column contains values r * pf + j at bit offset j * bits.
 // For 3 bits each run of 32 values forms a little-endian 96-bit stream in 3
-// consecutive words, value j at stream bits [3j, 3j + 3), so value 10 straddles words
-// 0 and 1 and value 21 straddles words 1 and 2. Words are int32 bit patterns (the top
+// consecutive words, with value j at stream bits [3j, 3j + 3). Value 10 straddles words
+// 0 and 1, and value 21 straddles words 1 and 2. Words are int32 bit patterns (the top
 // bit may make a word negative).
 //
 // Checkpoint layout: qweight = pack_rows(codes^T) has shape [in * bits / 32, out], and
 // qzeros = pack_columns(zeros) has shape [groups, out * bits / 32].
+// NOTE: the original AutoGPTQ checkpoint format ("gptq", v1) stores zero - 1 in qzeros,
+// while "gptq_v2" stores the zero itself. These functions pack the values they are
+// given, so a v1 writer must subtract 1 first and decide how to store a zero of 0.
 #pragma once
 
 #include "core/types.hpp"

@@ -33,7 +33,7 @@ struct QuantizedLayer {
   // in: the group of each input column, so that column i of row r dequantizes with
   // scales(g_idx[i], r) and zeros(g_idx[i], r).
   VectorI g_idx;
-  // out x in: scales * (codes - zeros), the weight that inference sees.
+  // out x in: scales * (codes - zeros), the weight that inference uses.
   Matrix dequant;
 
   // tr((W - dequant) H (W - dequant)^T) for the W given to the quantizer and the
@@ -52,8 +52,8 @@ struct QuantizedLayer {
   bool rtn_fallback = false;  // every factorization failed and RTN quantized the layer
   Index dead_columns = 0;     // input channels with H(i, i) == 0, quantized to exact zero
 
-  // Output error before and after each coordinate-descent sweep of cd_refine(); empty
-  // when no refinement ran.
+  // Output error before and after each coordinate-descent sweep of cd_refine(), from
+  // output_error_float32() against the refinement target. Empty when no refinement ran.
   std::vector<double> refine_errors;
 
   // Human-readable record of every retry, fallback and refinement, in order, for the

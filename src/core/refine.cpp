@@ -60,14 +60,15 @@ Index refine_row_block(Index row, Index begin, Index end, const Matrix& H, Quant
     const GridParams grid{q.scales(group, row), q.zeros(group, row)};
     const float current = q.dequant(row, j);
     const int32_t code = quantize_value(current + g[j] / curvature, grid, maxq);
-    const float delta = dequantize_value(code, grid) - current;
+    const float value = dequantize_value(code, grid);
+    const float delta = value - current;
     // Change of the row's error: -(2 delta g_j - delta^2 H_jj). Keep strict decreases.
     const float decrease = 2.0f * delta * g[j] - delta * delta * curvature;
     if (delta == 0.0f || !(decrease > 0.0f)) {
       continue;
     }
     q.codes(row, j) = code;
-    q.dequant(row, j) = current + delta;
+    q.dequant(row, j) = value;
     delta_row[j - begin] = delta;
     const Index rest = end - j - 1;
     Eigen::Map<Eigen::VectorXf>(g + j + 1, rest) -=
@@ -78,8 +79,8 @@ Index refine_row_block(Index row, Index begin, Index end, const Matrix& H, Quant
 }
 
 // One Gauss-Seidel sweep over all columns. Returns the number of codes changed.
-// The rows run on one thread, for the reason given at GPTQ's run_lazy_blocks: OpenMP
-// threads compete with OpenBLAS's spinning workers between the GEMMs.
+// The rows run on one thread, for the reason given at GPTQ's run_lazy_blocks in
+// gptq.cpp: OpenMP threads compete with OpenBLAS's spinning workers between the GEMMs.
 Index refine_sweep(QuantizedLayer& q, const Matrix& W_target, const Matrix& H) {
   const Index out = W_target.rows();
   const Index in = W_target.cols();

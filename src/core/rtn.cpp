@@ -6,14 +6,14 @@ namespace magrq {
 
 namespace {
 
-// Fits the grid of every row in group g and quantizes the group's columns.
-void quantize_group(const Matrix& W, Index group, const QuantGridOptions& grid,
-                    QuantizedLayer& result) {
-  const Index begin = group_begin(group, grid.group_size);
-  const Index end = group_end(group, W.cols(), grid.group_size);
+// Fits the grid of each group of one row and quantizes the row.
+void quantize_row(const Matrix& W, Index row, const QuantGridOptions& grid,
+                  QuantizedLayer& result) {
   const int32_t maxq = grid.maxq();
-#pragma omp parallel for schedule(static)
-  for (Index row = 0; row < W.rows(); ++row) {
+  const Index groups = result.scales.rows();
+  for (Index group = 0; group < groups; ++group) {
+    const Index begin = group_begin(group, grid.group_size);
+    const Index end = group_end(group, W.cols(), grid.group_size);
     const float* values = W.row(row).data() + begin;
     const GridParams params = fit_grid({values, static_cast<size_t>(end - begin)}, grid);
     result.scales(group, row) = params.scale;
@@ -24,7 +24,6 @@ void quantize_group(const Matrix& W, Index group, const QuantGridOptions& grid,
       result.dequant(row, col) = dequantize_value(code, params);
     }
   }
-  result.g_idx.segment(begin, end - begin).setConstant(static_cast<int32_t>(group));
 }
 
 }  // namespace
@@ -46,8 +45,12 @@ QuantizedLayer rtn_quantize(const Matrix& W, const QuantGridOptions& grid, const
   result.scales.resize(groups, W.rows());
   result.zeros.resize(groups, W.rows());
   result.g_idx.resize(W.cols());
-  for (Index group = 0; group < groups; ++group) {
-    quantize_group(W, group, grid, result);
+#pragma omp parallel for schedule(static)
+  for (Index row = 0; row < W.rows(); ++row) {
+    quantize_row(W, row, grid, result);
+  }
+  for (Index col = 0; col < W.cols(); ++col) {
+    result.g_idx[col] = static_cast<int32_t>(grid.group_size > 0 ? col / grid.group_size : 0);
   }
 
   if (H != nullptr) {
