@@ -509,6 +509,10 @@ void fall_back_to_rtn(const PreparedProblem& problem, const GptqOptions& options
 
 QuantizedLayer gptq_quantize(const Matrix& W, const Matrix& H, const GptqOptions& options) {
   options.validate();
+  if (W.rows() == 0 || W.cols() == 0) {
+    throw DataError(detail::concat("weight is ", W.rows(), " x ", W.cols(),
+                                   "; expected at least one row and one column"));
+  }
   require_layer_shapes(W, H);
   require_finite(W, "weight");
   require_finite(H, "Hessian");

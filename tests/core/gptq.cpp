@@ -473,6 +473,12 @@ TEST(Gptq, RejectsMismatchedShapes) {
   EXPECT_THROW(gptq_quantize(layer.weight, H, GptqOptions{}), DataError);
 }
 
+TEST(Gptq, RejectsEmptyWeight) {
+  const Matrix W(4, 0);
+  const Matrix H(0, 0);
+  EXPECT_THROW(gptq_quantize(W, H, GptqOptions{}), DataError);
+}
+
 TEST(Gptq, ValidateRejectsInvalidOptions) {
   struct Case {
     GptqOptions options;
