@@ -50,7 +50,8 @@ void add_run_command(CLI::App& root, CommandTable& table) {
       ->check(CLI::ExistingFile);
   sub->add_flag("--dry-run", arguments->flags.dry_run, "Print the plan and stop before any heavy work");
   sub->add_flag("--restart", arguments->flags.restart,
-                "Discard a journal left by a run with different settings in output.dir");
+                "Start over: discard the journal in output.dir and, in sequential mode, a Hessian store "
+                "made with other settings");
   table[sub] = [arguments] { return run_under_mpi(*arguments); };
 
   auto calibrate = std::make_shared<RunArguments>();

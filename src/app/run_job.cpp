@@ -225,7 +225,13 @@ void RunJob::calibrate_independent() {
   store_reader_ = std::make_unique<store::HessianStoreReader>(store_path());
   store_reader_->require_fingerprint(store_fingerprint_);
   report_.store_reused = reuse;
-  report_.phase_seconds["calibrate"] += seconds_since(start);
+  const double seconds = seconds_since(start);
+  report_.phase_seconds["calibrate"] += seconds;
+  if (comm_.is_coordinator() && !reuse) {
+    const double tokens = static_cast<double>(config_.calibration.nsamples * config_.calibration.seqlen);
+    spdlog::info("calibrate: {} tokens through {} layers in {:.2f} s ({:.0f} tokens/s) on {} ranks", tokens,
+                 checkpoint_->config().num_hidden_layers, seconds, tokens / seconds, comm_.size());
+  }
 }
 
 std::vector<int64_t> RunJob::pending_items(std::optional<int64_t> layer) const {
@@ -379,7 +385,18 @@ void RunJob::run_sequential() {
   bool any_reused = false;
   if (comm_.is_coordinator()) {
     if (std::filesystem::exists(store_path()) && config_.store.reuse) {
-      store::HessianStoreReader(store_path()).require_fingerprint(store_fingerprint_);
+      const auto difference =
+          store::HessianStoreReader(store_path()).header().fingerprint.describe_difference(store_fingerprint_);
+      if (difference && !flags_.restart) {
+        throw DataError("Hessian store " + store_path().string() + " does not match this run: " + *difference +
+                        ". Rerun with --restart to replace it (a sequential store belongs to one run), or "
+                        "use another store.path");
+      }
+      if (difference) {
+        // A sequential store depends on the quantization settings, so it belongs to one run.
+        spdlog::warn("restart: replacing the Hessian store {} ({})", store_path().string(), *difference);
+        std::filesystem::remove_all(store_path());
+      }
     }
     store::HessianStoreHeader header{store_fingerprint_, model::flatten_positions(windows_.positions),
                                      layers, config_.store.precision == "float32", store_layout()};

@@ -84,6 +84,9 @@ void WindowStates::run_window(const model::DecoderLayerWeights& weights, size_t 
   }
 }
 
+// NOTE: rank 0 receives and adds every window's matrices itself, so its bandwidth bounds
+// calibration at large rank counts; a fixed reduction tree over windows would keep the
+// bit-identical sums and spread that work.
 std::optional<std::map<std::string, store::StoredHessian>> WindowStates::run_layer(
     const model::DecoderLayerWeights& weights, bool collect, bool advance) {
   constexpr int kRoot = 0;

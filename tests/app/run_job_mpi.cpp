@@ -182,12 +182,12 @@ TEST_F(RunJobMpi, KilledRankEndsJobAndRerunResumesIdentically) {
   MAGRQ_REQUIRE_DATA();
   // Uninterrupted reference with the same settings.
   const fs::path reference_dir = testing::scratch_dir("resume_reference");
-  const fs::path reference_experiment = write_experiment(reference_dir, "sequential", 4, 400);
+  const fs::path reference_experiment = write_experiment(reference_dir, "sequential", 4, 2000);
   ASSERT_EQ(run(mpirun(2) + kMagrq.string() + " run " + reference_experiment.string(), reference_dir / "log.txt"), 0)
       << read_file(reference_dir / "log.txt");
 
   const fs::path dir = testing::scratch_dir("resume_killed");
-  const fs::path experiment = write_experiment(dir, "sequential", 4, 400);
+  const fs::path experiment = write_experiment(dir, "sequential", 4, 2000);
   const std::string command = mpirun(2) + kMagrq.string() + " run " + experiment.string() + " > " +
                               (dir / "killed.txt").string() + " 2>&1";
   const pid_t launcher = fork();
@@ -196,13 +196,17 @@ TEST_F(RunJobMpi, KilledRankEndsJobAndRerunResumesIdentically) {
     execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
-  // Wait until some items are durable, then kill rank 1 with SIGKILL.
+  // Find rank 1, wait until a few items are durable, then kill it with SIGKILL.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (journal_items(dir / "out" / "journal") < 8 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  pid_t victim = -1;
+  while (victim <= 0 && std::chrono::steady_clock::now() < deadline) {
+    victim = find_rank_pid(1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  const pid_t victim = find_rank_pid(1);
-  ASSERT_GT(victim, 0) << "rank 1 not found; the run may have finished too early";
+  ASSERT_GT(victim, 0) << "rank 1 not found";
+  while (journal_items(dir / "out" / "journal") < 3 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   ASSERT_EQ(kill(victim, SIGKILL), 0);
   const auto killed_at = std::chrono::steady_clock::now();
   int status = 0;
