@@ -117,20 +117,23 @@ double objective(const Problem& problem, double quadratic, double penalty_value)
   return 0.5 * quadratic / problem.lambda_max + problem.alpha * penalty_value;
 }
 
-// G = (W - W0) H for D = W - W0: the one GEMM of an iteration, through BLAS.
-void compute_gradient(const Problem& problem, const Matrix& D, Matrix& G) {
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
+  return elapsed.count();
+}
+
+// G = (W - W0) H for D = W - W0: the one GEMM of an iteration, through BLAS. Records its
+// wall time.
+void compute_gradient(const Problem& problem, const Matrix& D, Matrix& G, MagrResult& result) {
+  const auto start = std::chrono::steady_clock::now();
   G.noalias() = D * problem.H;
+  result.gemm_seconds.push_back(seconds_since(start));
 }
 
 // f of the iterate whose difference from W0 is D, gradient G and penalty penalty_value.
 double evaluate(const Problem& problem, const Matrix& D, const Matrix& G, double penalty_value,
                 RowSums& sums) {
   return objective(problem, frobenius_product(D, G, sums.first), penalty_value);
-}
-
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
-  return elapsed.count();
 }
 
 bool converged(double previous, double current, double tolerance) {
@@ -228,7 +231,7 @@ void solve_plain(const Problem& problem, const MagrOptions& options, MagrResult&
   for (int k = 0; k < options.iterations; ++k) {
     const auto start = std::chrono::steady_clock::now();
     const double penalty_value = plain_step(problem, W, D, G, sums);
-    compute_gradient(problem, D, G);
+    compute_gradient(problem, D, G, result);
     const double f_new = evaluate(problem, D, G, penalty_value, sums);
     ++result.iterations;
     result.objective_history.push_back(f_new);
@@ -264,7 +267,7 @@ void solve_accelerated(const Problem& problem, const MagrOptions& options, MagrR
     const double t_next = next_momentum(t);
     const double beta = (t - 1.0) / t_next;  // 0 right after a start or restart
     const MomentumStepSums step = momentum_step(problem, static_cast<float>(beta), state, sums);
-    compute_gradient(problem, state.d, state.g_previous);
+    compute_gradient(problem, state.d, state.g_previous, result);
     const double f_candidate = evaluate(problem, state.d, state.g_previous, step.penalty, sums);
     ++result.iterations;
 

@@ -59,6 +59,7 @@ struct MagrResult {
   double lambda_max = 0.0;
   std::vector<double> objective_history;  // f of the current iterate after each iteration
   std::vector<double> iteration_seconds;  // wall time of each iteration (GEMM and row passes)
+  std::vector<double> gemm_seconds;       // wall time of the GEMM within each iteration
   int restarts = 0;        // accelerated only: momentum resets by the gradient test
   int rejected_steps = 0;  // accelerated only: momentum steps undone because f increased
 };

@@ -63,9 +63,13 @@ void multiply(const Matrix& H, Eigen::Ref<const Eigen::VectorXd> x, Eigen::Vecto
 #pragma omp parallel for schedule(static) if (H.size() >= kParallelMinEntries)
   for (Index i = 0; i < n; ++i) {
     const float* row = H.data() + i * n;
+    const double* vector = x.data();
     double sum = 0.0;
+    // The simd reduction splits the sum into vector lanes in an order fixed at compile
+    // time, so it stays deterministic.
+#pragma omp simd reduction(+ : sum)
     for (Index j = 0; j < n; ++j) {
-      sum += static_cast<double>(row[j]) * x[j];
+      sum += static_cast<double>(row[j]) * vector[j];
     }
     y[i] = sum;
   }
@@ -86,14 +90,17 @@ int run_lanczos(const Matrix& H, int max_steps, double norm_bound, Eigen::Vector
     const Index j = steps;
     multiply(H, basis.col(j), w);
     alpha[j] = basis.col(j).dot(w);
-    // Full reorthogonalization against every basis vector, in two Gram-Schmidt passes
-    // because one pass can leave rounding-level overlap. Without it, orthogonality is lost
-    // once a Ritz value converges, and T gains spurious copies of that value. The passes
-    // also remove the alpha_j q_j and beta_{j-1} q_{j-1} terms of the three-term
-    // recurrence. O(n j) per step.
+    // Full reorthogonalization against every basis vector, in two modified Gram-Schmidt
+    // passes because one pass can leave rounding-level overlap. Without it, orthogonality
+    // is lost once a Ritz value converges, and T gains spurious copies of that value. The
+    // passes also remove the alpha_j q_j and beta_{j-1} q_{j-1} terms of the three-term
+    // recurrence. O(n j) per step. Vector operations rather than one matrix product keep
+    // BLAS (and its own thread pool) out of this loop: alternating BLAS and OpenMP
+    // threads on the same cores made each step wait for the other pool's idle spinning.
     for (int pass = 0; pass < 2; ++pass) {
-      const Eigen::VectorXd coefficients = basis.leftCols(j + 1).transpose() * w;
-      w.noalias() -= basis.leftCols(j + 1) * coefficients;
+      for (Index i = 0; i <= j; ++i) {
+        w -= basis.col(i).dot(w) * basis.col(i);
+      }
     }
     beta[j] = w.norm();
     ++steps;
