@@ -131,13 +131,14 @@ void LanczosOptions::validate() const {
 // alone is an underestimate, and a step 1 / theta can make proximal gradient diverge
 // along the top eigenvector. The residual r bounds the distance from theta to the
 // nearest eigenvalue, so theta + r lies above that eigenvalue. That eigenvalue is
-// lambda_max unless the start vector is nearly orthogonal to the top eigenvectors. For a start vector uniform on the unit sphere, Kuczynski and Wozniakowski
+// lambda_max unless the start vector is nearly orthogonal to the top eigenvectors. For a
+// start vector uniform on the unit sphere, Kuczynski and Wozniakowski
 // ("Estimating the largest eigenvalue by the power and Lanczos algorithms with a random
 // start", SIAM J. Matrix Anal. Appl. 13(4), 1992) bound the probability that k steps
 // leave a relative error above eps by a term of order sqrt(n) exp(-(2k - 1) sqrt(eps)),
 // for every PSD matrix. The margin eps = 0.01 with k = 100 steps puts it near
-// 2e-9 * sqrt(n), below 1e-5 for n up to 10^6. That bound assumes a random start, and
-// ours is fixed pseudo-random, so it holds for any H not built against that vector.
+// 2e-9 * sqrt(n), below 1e-5 for n up to 10^6. NOTE: the bound assumes a random start,
+// and ours is a fixed pseudo-random vector, so it applies to H not built against it.
 // ||H||_inf is a hard upper bound and caps the result, so a diagonal or 1 x 1 H gets
 // its exact lambda_max once theta has converged to within the margin.
 LambdaMaxEstimate lanczos_lambda_max(const Matrix& H, const LanczosOptions& options) {

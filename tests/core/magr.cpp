@@ -152,7 +152,8 @@ TEST(Magr, MatchesLongReferenceSolve) {
 TEST(Magr, PlainObjectiveNeverIncreases) {
   const Layer layer = random_layer(16, 40, 120, 2, {3, 17}, 20.0f);
   for (const Index group_size : {Index{-1}, Index{8}}) {
-    const MagrResult result = magr_solve(layer.W0, layer.H, make_options(0.01, group_size, 200, false));
+    const MagrResult result =
+        magr_solve(layer.W0, layer.H, make_options(0.01, group_size, 200, false));
     ASSERT_EQ(result.objective_history.size(), 200u);
     // The objective is summed in double from float iterates: 1e-6 relative covers that
     // rounding, far below the decrease per iteration early on.

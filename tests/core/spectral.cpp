@@ -90,7 +90,8 @@ TEST(Spectral, NeverBelowTrueValue) {
   for (unsigned seed = 0; seed < 40; ++seed) {
     const Index n = 10 + 4 * static_cast<Index>(seed);
     const Index tokens = seed % 3 == 0 ? n / 3 + 1 : 2 * n;
-    const Matrix H = gram_matrix(tokens, n, 1000 + seed, {0, n / 2}, 1.0f + static_cast<float>(seed));
+    const float outlier_scale = 1.0f + static_cast<float>(seed);
+    const Matrix H = gram_matrix(tokens, n, 1000 + seed, {0, n / 2}, outlier_scale);
     EXPECT_GE(estimate_lambda_max(H), true_lambda_max(H)) << "seed " << seed;
   }
 }
