@@ -17,7 +17,7 @@ namespace {
 
 int run_verify(const std::string& dir) {
   const std::filesystem::path root(dir);
-  // A run folder holds gptq/ and dequantized/; a GPTQ folder may also be given directly.
+  // A run folder contains gptq/ and dequantized/. A GPTQ folder may also be given directly.
   const bool run_folder = std::filesystem::exists(root / "gptq" / "config.json");
   const auto gptq = run_folder ? root / "gptq" : root;
   std::optional<std::filesystem::path> dequantized;

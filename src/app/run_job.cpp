@@ -538,6 +538,7 @@ int RunJob::execute() {
   const int threads = threads_per_rank(config_);
   openblas_set_num_threads(threads);
   omp_set_num_threads(threads);
+
   if (comm_.is_coordinator()) {
     ExperimentConfig copy = config_;
     spdlog::info("experiment {}: {}", experiment_file_.string(), declare_experiment_schema(copy).resolved().dump());
@@ -547,6 +548,7 @@ int RunJob::execute() {
   if (flags_.dry_run) {
     return 0;
   }
+
   if (flags_.calibrate_only && sequential()) {
     throw ConfigError("calibration.mode sequential calibrates each layer on the outputs of the quantized "
                       "layers before it, so it runs inside magrq run; magrq calibrate needs mode independent");
@@ -557,6 +559,7 @@ int RunJob::execute() {
     std::filesystem::create_directories(config_.output.dir);
     open_journal();
   }
+
   if (sequential()) {
     run_sequential();
   } else {
@@ -568,6 +571,7 @@ int RunJob::execute() {
   if (flags_.calibrate_only) {
     return 0;
   }
+
   export_outputs();
   evaluate();
   report_.phase_seconds["total"] = seconds_since(start);

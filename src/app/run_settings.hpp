@@ -17,9 +17,9 @@
 namespace magrq::app {
 
 // Applies the quantizer section, the first matching override and the unsupported_shape
-// policy to every module. With policy keep, a module the GPTQ layout cannot hold is
-// skipped (left in full precision in every output); with dequantized_only it is quantized
-// but the packed checkpoint keeps it in full precision; with stop, the run is rejected.
+// policy to every module. Policy keep skips a module the GPTQ layout cannot hold, so it
+// stays in full precision in every output. Policy dequantized_only quantizes it, but the
+// packed checkpoint keeps it in full precision. Policy stop rejects the run.
 std::vector<dist::ModuleSpec> resolve_modules(const ExperimentConfig& config,
                                               const model::LlamaConfig& model_config);
 

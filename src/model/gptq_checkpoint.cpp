@@ -184,9 +184,9 @@ void write_gptq_checkpoint(const Checkpoint& source, const std::vector<Quantized
                            const GptqExportOptions& options, const std::filesystem::path& out_dir) {
   const auto temporary = temporary_dir_for(out_dir);
   std::set<std::string> replaced;
-  // NOTE: every tensor is held in memory until the shards are written, so rank 0 needs
-  // about the packed model's size in RAM (some 40 GB for a 70B model at 4 bits); a
-  // streaming shard writer would remove that.
+  // NOTE: every tensor stays in memory until the shards are written, so rank 0 needs
+  // about the packed model's size in RAM (an estimated 40 GB for a 70B model at 4 bits).
+  // A streaming shard writer would remove that.
   std::vector<TensorData> tensors;
   ShardOptions shards;
   shards.max_shard_bytes = options.max_shard_bytes;

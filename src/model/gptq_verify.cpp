@@ -1,7 +1,7 @@
 // verify_gptq_checkpoint: reads a GPTQ checkpoint back without the packer. Each packed
 // column is read as one little-endian bit stream in which value i occupies bits
-// [i * bits, (i + 1) * bits); this single rule covers 2, 4 and 8 bits and the 3-bit
-// layout (where 32 values fill 3 words), so it checks the packer independently.
+// [i * bits, (i + 1) * bits). This single rule covers 2, 4 and 8 bits and the 3-bit
+// layout, where 32 values fill 3 words, so it checks the packer independently.
 #include <cstring>
 #include <fstream>
 #include <map>
