@@ -152,11 +152,16 @@ nlohmann::ordered_json gptq_quantization_config(const GptqExportOptions& options
       {"lm_head", false},
       {"pack_dtype", "int32"},
   };
-  if (!options.unquantized_modules.empty()) {
-    nlohmann::ordered_json dynamic = nlohmann::ordered_json::object();
-    for (const std::string& name : options.unquantized_modules) {
-      dynamic["-:^" + regex_escape(name) + "$"] = nlohmann::ordered_json::object();
-    }
+  // GPTQModel's and vLLM's per-module rules: "-:regex" skips a module, "+:regex" gives it
+  // its own bits and group size.
+  nlohmann::ordered_json dynamic = nlohmann::ordered_json::object();
+  for (const std::string& name : options.unquantized_modules) {
+    dynamic["-:^" + regex_escape(name) + "$"] = nlohmann::ordered_json::object();
+  }
+  for (const auto& [name, settings] : options.module_overrides) {
+    dynamic["+:^" + regex_escape(name) + "$"] = {{"bits", settings.first}, {"group_size", settings.second}};
+  }
+  if (!dynamic.empty()) {
     config["dynamic"] = dynamic;
   }
   nlohmann::ordered_json meta = {{"quantizer", {std::string("magrq:") + MAGRQ_VERSION}}};
@@ -181,7 +186,13 @@ Matrix dequantize_module(const QuantizedModule& module) {
 }
 
 void write_gptq_checkpoint(const Checkpoint& source, const std::vector<QuantizedModule>& modules,
-                           const GptqExportOptions& options, const std::filesystem::path& out_dir) {
+                           const GptqExportOptions& export_options, const std::filesystem::path& out_dir) {
+  GptqExportOptions options = export_options;
+  for (const QuantizedModule& module : modules) {
+    if (module.bits != options.bits || module.group_size != options.group_size) {
+      options.module_overrides.push_back({module.name, {module.bits, module.group_size}});
+    }
+  }
   const auto temporary = temporary_dir_for(out_dir);
   std::set<std::string> replaced;
   // NOTE: every tensor stays in memory until the shards are written, so rank 0 needs

@@ -47,6 +47,9 @@ struct GptqExportOptions {
   double damp_percent = 0.01;
   // Modules kept unquantized in this checkpoint (their .weight copied from the source).
   std::vector<std::string> unquantized_modules;
+  // Modules whose bits or group size differ from the ones above (mixed precision), as
+  // name -> (bits, group_size). write_gptq_checkpoint fills it from the modules.
+  std::vector<std::pair<std::string, std::pair<int, Index>>> module_overrides;
   // Written under quantization_config.meta next to the quantizer name and version.
   nlohmann::ordered_json meta = nlohmann::ordered_json::object();
   uint64_t max_shard_bytes = uint64_t{4} << 30;

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <regex>
+#include <tuple>
 
 #include "core/error.hpp"
 #include "model/gptq_checkpoint.hpp"
@@ -45,6 +47,21 @@ struct FormatSettings {
   bool desc_act = false;
   bool sym = true;
   bool v1 = true;
+  // "+:regex" entries of quantization_config.dynamic: modules with their own bits and group size.
+  std::vector<std::tuple<std::regex, int, Index>> overrides;
+
+  // The settings of one module after the first matching override.
+  FormatSettings for_module(const std::string& name) const {
+    FormatSettings module = *this;
+    for (const auto& [pattern, bits, group_size] : overrides) {
+      if (std::regex_search(name, pattern)) {
+        module.bits = bits;
+        module.group_size = group_size;
+        break;
+      }
+    }
+    return module;
+  }
 };
 
 std::optional<FormatSettings> check_config(const std::filesystem::path& dir, VerifyReport& report) {
@@ -83,6 +100,16 @@ std::optional<FormatSettings> check_config(const std::filesystem::path& dir, Ver
   if (q["checkpoint_format"] != "gptq" && q["checkpoint_format"] != "gptq_v2") {
     report.problems.push_back("checkpoint_format is " + q["checkpoint_format"].dump());
   }
+  if (q.contains("dynamic") && q["dynamic"].is_object()) {
+    for (const auto& [key, value] : q["dynamic"].items()) {
+      if (key.rfind("-:", 0) == 0) {
+        continue;
+      }
+      const std::string pattern = key.rfind("+:", 0) == 0 ? key.substr(2) : key;
+      settings.overrides.emplace_back(std::regex(pattern), value.value("bits", settings.bits),
+                                      value.value("group_size", settings.group_size));
+    }
+  }
   if (!settings.sym && settings.v1) {
     report.problems.push_back("asymmetric grids need checkpoint_format gptq_v2 (v1 zero points underflow)");
   }
@@ -107,7 +134,8 @@ void expect_shape(const SafetensorsFolder& tensors, const std::string& name, Dty
 
 // Unpacks one module and returns its dequantized weight, or nothing after recording why not.
 std::optional<Matrix> unpack_module(const SafetensorsFolder& tensors, const std::string& prefix,
-                                    const FormatSettings& settings, VerifyReport& report) {
+                                    const FormatSettings& format, VerifyReport& report) {
+  const FormatSettings settings = format.for_module(prefix);
   const size_t problems_before = report.problems.size();
   if (tensors.contains(prefix + ".weight")) {
     report.problems.push_back(prefix + ".weight must be absent next to " + prefix + ".qweight");

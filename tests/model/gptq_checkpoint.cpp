@@ -158,6 +158,32 @@ TEST(GptqCheckpoint, ScaleOutsideFloat16IsRejected) {
   }
 }
 
+TEST(GptqCheckpoint, MixedPrecisionModulesGetDynamicEntries) {
+  const auto dir = testing::scratch_dir("gptq_ckpt_mixed");
+  write_synthetic_checkpoint(dir / "source", small_llama_config(), {});
+  const Checkpoint source(dir / "source");
+  auto modules = random_modules(source, 4, 32, true, 3);
+  const auto eight_bit = random_modules(source, 8, -1, true, 4);
+  modules[6] = eight_bit[6];  // model.layers.0.mlp.down_proj at 8 bits, per channel
+  GptqExportOptions options;
+  options.bits = 4;
+  options.group_size = 32;
+  write_gptq_checkpoint(source, modules, options, dir / "gptq");
+  std::vector<std::pair<std::string, Matrix>> weights;
+  for (const QuantizedModule& m : modules) {
+    weights.emplace_back(m.name + ".weight", dequantize_module(m));
+  }
+  write_replaced_checkpoint(source, weights, dir / "dequantized", uint64_t{1} << 30);
+  std::ifstream config_file(dir / "gptq" / "quantize_config.json");
+  const auto config = nlohmann::json::parse(config_file);
+  const auto& rule = config["dynamic"]["+:^model\\.layers\\.0\\.mlp\\.down_proj$"];
+  EXPECT_EQ(rule["bits"], 8);
+  EXPECT_EQ(rule["group_size"], -1);
+  const VerifyReport report = verify_gptq_checkpoint(dir / "gptq", dir / "dequantized");
+  EXPECT_TRUE(report.problems.empty()) << (report.problems.empty() ? "" : report.problems[0]);
+  EXPECT_EQ(report.modules, 14);
+}
+
 TEST(GptqCheckpoint, UnquantizedModulesAreListedForLoaders) {
   GptqExportOptions options;
   options.unquantized_modules = {"model.layers.0.mlp.down_proj"};
