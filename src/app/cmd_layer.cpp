@@ -2,6 +2,7 @@
 // single layer can be quantized, inspected and reproduced on its own.
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
 #include <optional>
 #include <string>
 
@@ -97,6 +98,9 @@ std::vector<store::Attribute> result_attributes(const PipelineOptions& o, const 
 }
 
 int run_layer(const LayerArguments& a) {
+  if (std::filesystem::exists(a.output) && std::filesystem::equivalent(a.input, a.output)) {
+    throw ConfigError("--output " + a.output + " is the input file; choose another output path");
+  }
   const PipelineOptions options = pipeline_options(a);
   log_resolved(a, options);
   const store::LayerInput input = store::read_layer_input(a.input);

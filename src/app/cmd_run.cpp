@@ -50,8 +50,7 @@ void add_run_command(CLI::App& root, CommandTable& table) {
       ->check(CLI::ExistingFile);
   sub->add_flag("--dry-run", arguments->flags.dry_run, "Print the plan and stop before any heavy work");
   sub->add_flag("--restart", arguments->flags.restart,
-                "Start over: discard the journal in output.dir and, in sequential mode, a Hessian store "
-                "made with other settings");
+                "Start over: discard the journal in output.dir and a Hessian store made with other settings");
   table[sub] = [arguments] { return run_under_mpi(*arguments); };
 
   auto calibrate = std::make_shared<RunArguments>();

@@ -17,12 +17,14 @@ constexpr int kExitDataError = 1;
 constexpr int kExitUsageError = 2;
 constexpr int kExitInternalError = 3;
 
-int run_selected(const CLI::App& root, const magrq::app::CommandTable& table) {
-  for (const CLI::App* sub : root.get_subcommands()) {
+// Runs the deepest selected subcommand that has an entry (for example `hessians inspect`).
+int run_selected(const CLI::App& app, const magrq::app::CommandTable& table) {
+  for (const CLI::App* sub : app.get_subcommands()) {
     const auto found = table.find(sub);
     if (found != table.end()) {
       return found->second();
     }
+    return run_selected(*sub, table);
   }
   return kExitUsageError;
 }

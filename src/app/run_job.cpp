@@ -70,6 +70,8 @@ class RunJob {
   bool sequential() const { return config_.calibration.mode == "sequential"; }
   store::StoreLayout store_layout() const;
   bool store_complete() const;
+  // With --restart, deletes a store whose fingerprint differs from this run's.
+  void replace_mismatched_store_on_restart() const;
   void write_layer_hessians(store::HessianStoreWriter* writer, int64_t layer,
                             const std::optional<std::map<std::string, store::StoredHessian>>& hessians);
   std::vector<int64_t> pending_items(std::optional<int64_t> layer) const;
@@ -133,6 +135,22 @@ void RunJob::plan() {
     }
   }
   dist::check_memory_budget(plan_, options.memory_budget_bytes);
+  int64_t kept = 0;
+  for (const dist::ModuleSpec& module : plan_.modules) {
+    if (module.settings.skip && module.export_problem) {
+      ++kept;
+      if (comm_.is_coordinator()) {
+        spdlog::warn("plan: {} stays in full precision (output.unsupported_shape keep): {}", module.name,
+                     *module.export_problem);
+      }
+    }
+  }
+  if (plan_.items.empty()) {
+    throw ConfigError(detail::concat(
+        "no module would be quantized (", kept, " cannot be stored in the GPTQ layout and the others are "
+        "skipped by overrides); use bits 2, 3, 4 or 8 with a group size that divides in_features, or set "
+        "output.unsupported_shape to dequantized_only"));
+  }
   report_.phase_seconds["plan"] = seconds_since(start);
 }
 
@@ -164,6 +182,18 @@ void RunJob::open_journal() {
   comm_.barrier();
   if (!comm_.is_coordinator()) {
     journal_ = std::make_unique<store::Journal>(config_.output.dir, run_fingerprint(config_), false);
+  }
+}
+
+void RunJob::replace_mismatched_store_on_restart() const {
+  if (!flags_.restart || !std::filesystem::exists(store_path())) {
+    return;
+  }
+  const auto difference =
+      store::HessianStoreReader(store_path()).header().fingerprint.describe_difference(store_fingerprint_);
+  if (difference) {
+    spdlog::warn("restart: replacing the Hessian store {} ({})", store_path().string(), *difference);
+    std::filesystem::remove_all(store_path());
   }
 }
 
@@ -199,6 +229,13 @@ void RunJob::write_layer_hessians(store::HessianStoreWriter* writer, int64_t lay
 
 void RunJob::calibrate_independent() {
   const auto start = Clock::now();
+  if (comm_.is_coordinator()) {
+    replace_mismatched_store_on_restart();
+    if (store_path().has_parent_path()) {
+      std::filesystem::create_directories(store_path().parent_path());
+    }
+  }
+  comm_.barrier();
   const bool reuse = config_.store.reuse && comm_.any(comm_.is_coordinator() && store_complete());
   if (reuse) {
     if (comm_.is_coordinator()) {
@@ -384,18 +421,13 @@ void RunJob::run_sequential() {
   std::unique_ptr<store::HessianStoreWriter> writer;
   bool any_reused = false;
   if (comm_.is_coordinator()) {
+    replace_mismatched_store_on_restart();
     if (std::filesystem::exists(store_path()) && config_.store.reuse) {
       const auto difference =
           store::HessianStoreReader(store_path()).header().fingerprint.describe_difference(store_fingerprint_);
-      if (difference && !flags_.restart) {
-        throw DataError("Hessian store " + store_path().string() + " does not match this run: " + *difference +
-                        ". Rerun with --restart to replace it (a sequential store belongs to one run), or "
-                        "use another store.path");
-      }
       if (difference) {
-        // A sequential store depends on the quantization settings, so it belongs to one run.
-        spdlog::warn("restart: replacing the Hessian store {} ({})", store_path().string(), *difference);
-        std::filesystem::remove_all(store_path());
+        throw DataError("Hessian store " + store_path().string() + " does not match this run: " + *difference +
+                        ". Rerun with --restart to replace it, or use another store.path");
       }
     }
     store::HessianStoreHeader header{store_fingerprint_, model::flatten_positions(windows_.positions),

@@ -171,7 +171,7 @@ std::string format_plan(const Plan& plan) {
   }
   for (const ModuleSpec& m : plan.modules) {
     if (m.settings.skip) {
-      text += "skipped: " + m.name + "\n";
+      text += "skipped: " + m.name + (m.export_problem ? " (not packable: " + *m.export_problem + ")" : "") + "\n";
     } else if (m.export_problem) {
       text += "not packable: " + m.name + ": " + *m.export_problem + "\n";
     }

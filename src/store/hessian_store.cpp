@@ -146,8 +146,8 @@ HessianStoreReader::HessianStoreReader(const std::filesystem::path& path) : path
 void HessianStoreReader::require_fingerprint(const Fingerprint& expected) const {
   const auto difference = header_.fingerprint.describe_difference(expected);
   if (difference) {
-    throw DataError("Hessian store " + path_.string() + " does not match this run: " +
-                    *difference + ". Use another store path, or delete the store to recompute it");
+    throw DataError("Hessian store " + path_.string() + " does not match this run: " + *difference +
+                    ". Use another store.path, or rerun with --restart to replace the store");
   }
 }
 

@@ -141,6 +141,9 @@ TEST_F(RunJobMpi, RerunReusesStoreAndRejectsChangedSeed) {
   ASSERT_EQ(run(kMagrq.string() + " calibrate " + experiment.string(), dir / "second.txt"), 0);
   EXPECT_NE(read_file(dir / "second.txt").find("reusing the Hessian store"), std::string::npos)
       << read_file(dir / "second.txt");
+  ASSERT_EQ(run(kMagrq.string() + " hessians inspect " + (dir / "hessians").string(), dir / "inspect.txt"), 0)
+      << read_file(dir / "inspect.txt");
+  EXPECT_NE(read_file(dir / "inspect.txt").find("mlp_out"), std::string::npos) << read_file(dir / "inspect.txt");
   std::string yaml = read_file(experiment);
   yaml.replace(yaml.find("seed: 0"), 7, "seed: 5");
   std::ofstream(experiment) << yaml;
@@ -149,8 +152,33 @@ TEST_F(RunJobMpi, RerunReusesStoreAndRejectsChangedSeed) {
       << read_file(dir / "third.txt");
 }
 
-// The pid of the magrq process that is MPI rank `rank`, found through its environment.
-pid_t find_rank_pid(int rank) {
+// The parent pid of a process, from /proc/PID/stat (the field after the state).
+pid_t parent_of(pid_t pid) {
+  const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) {
+    return -1;
+  }
+  std::istringstream fields(stat.substr(close + 2));
+  std::string state;
+  pid_t parent = -1;
+  fields >> state >> parent;
+  return parent;
+}
+
+bool descends_from(pid_t pid, pid_t ancestor) {
+  for (int depth = 0; depth < 16 && pid > 1; ++depth) {
+    pid = parent_of(pid);
+    if (pid == ancestor) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// The pid of the magrq process that is MPI rank `rank` of the job started by `launcher`
+// (never a process of another job running on the machine).
+pid_t find_rank_pid(int rank, pid_t launcher) {
   for (const auto& entry : fs::directory_iterator("/proc")) {
     const std::string name = entry.path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos) {
@@ -160,8 +188,10 @@ pid_t find_rank_pid(int rank) {
       continue;
     }
     const std::string environ = read_file(entry.path() / "environ");
-    if (environ.find("OMPI_COMM_WORLD_RANK=" + std::to_string(rank) + '\0') != std::string::npos) {
-      return static_cast<pid_t>(std::stol(name));
+    const auto pid = static_cast<pid_t>(std::stol(name));
+    if (environ.find("OMPI_COMM_WORLD_RANK=" + std::to_string(rank) + '\0') != std::string::npos &&
+        descends_from(pid, launcher)) {
+      return pid;
     }
   }
   return -1;
@@ -200,7 +230,7 @@ TEST_F(RunJobMpi, KilledRankEndsJobAndRerunResumesIdentically) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   pid_t victim = -1;
   while (victim <= 0 && std::chrono::steady_clock::now() < deadline) {
-    victim = find_rank_pid(1);
+    victim = find_rank_pid(1, launcher);
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   ASSERT_GT(victim, 0) << "rank 1 not found";
@@ -252,6 +282,20 @@ TEST_F(RunJobMpi, DryRunPrintsPlanAndWritesNothing) {
   EXPECT_NE(log.find("not packable: model.layers.0.mlp.down_proj"), std::string::npos) << log;
   EXPECT_FALSE(fs::exists(dir / "out"));
   EXPECT_FALSE(fs::exists(dir / "hessians"));
+}
+
+TEST_F(RunJobMpi, PlanWithNothingToQuantizeIsRejected) {
+  MAGRQ_REQUIRE_DATA();
+  const fs::path dir = testing::scratch_dir("nothing_to_quantize");
+  const fs::path experiment = write_experiment(dir, "sequential", 0, 20);
+  std::string yaml = read_file(experiment);
+  yaml.replace(yaml.find("bits: 3}"), 8, "bits: 3, group_size: 7}");
+  yaml.replace(yaml.find("dequantized_only"), 16, "keep");
+  std::ofstream(experiment) << yaml;
+  EXPECT_EQ(run(kMagrq.string() + " run --dry-run " + experiment.string(), dir / "log.txt"), 2);
+  const std::string log = read_file(dir / "log.txt");
+  EXPECT_NE(log.find("no module would be quantized"), std::string::npos) << log;
+  EXPECT_NE(log.find("group size 7 does not divide"), std::string::npos) << log;
 }
 
 }  // namespace
