@@ -116,8 +116,24 @@ store::StoreLayout RunJob::store_layout() const {
   return sequential() ? store::StoreLayout::per_layer : store::StoreLayout::single;
 }
 
+// Checks before any heavy work that every text file the run reads exists, so a wrong
+// evaluation path is not found only after quantization.
+void require_text_sources(const ExperimentConfig& config) {
+  std::vector<std::pair<std::string, std::string>> sources = {{"calibration.source", config.calibration.source}};
+  for (const std::string& source : config.evaluation.sources) {
+    sources.emplace_back("evaluation.sources", source);
+  }
+  for (const auto& [key, source] : sources) {
+    const model::TextSpec spec = model::TextSpec::parse(source);
+    if (!std::filesystem::is_regular_file(spec.path)) {
+      throw ConfigError(key + ": text file " + spec.path.string() + " of source " + source + " not found");
+    }
+  }
+}
+
 void RunJob::plan() {
   const auto start = Clock::now();
+  require_text_sources(config_);
   checkpoint_ = std::make_unique<model::Checkpoint>(config_.model.path);
   tokenizer_ = std::make_unique<model::Tokenizer>(model::Tokenizer::from_directory(config_.model.path));
   dist::PlanOptions options;
