@@ -189,6 +189,9 @@ void RunJob::open_journal() {
   // Rank 0 creates or checks the journal first, so other ranks only open a valid one.
   if (comm_.is_coordinator()) {
     journal_ = std::make_unique<store::Journal>(config_.output.dir, run_fingerprint(config_), flags_.restart);
+    for (const int64_t id : journal_->drop_unreadable()) {
+      spdlog::warn("resume: journal item {} cannot be read and will be recomputed", id);
+    }
     const auto done = journal_->finished();
     if (!done.empty()) {
       spdlog::info("resume: {} of {} items are already in {}", done.size(), plan_.items.size(),

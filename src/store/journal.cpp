@@ -95,6 +95,22 @@ std::vector<int64_t> Journal::finished() const {
   return ids;
 }
 
+std::vector<int64_t> Journal::drop_unreadable() const {
+  std::vector<int64_t> dropped;
+  for (const int64_t id : finished()) {
+    try {
+      const H5Reader reader(item_path(id));
+      if (!reader.has_dataset("codes") || !reader.has_dataset("dequant")) {
+        throw DataError("incomplete item");
+      }
+    } catch (const DataError&) {
+      std::filesystem::remove(item_path(id));
+      dropped.push_back(id);
+    }
+  }
+  return dropped;
+}
+
 void Journal::record(const ItemResult& result) const {
   const auto path = item_path(result.item_id);
   H5Writer writer(path);

@@ -42,6 +42,9 @@ class Journal {
   bool has(int64_t item_id) const;
   // Ids of the items already finished.
   std::vector<int64_t> finished() const;
+  // Deletes item files that HDF5 cannot open (truncated or damaged after they were
+  // written), so that a resumed run recomputes them; returns their ids.
+  std::vector<int64_t> drop_unreadable() const;
   // Writes an item durably: the file is complete under its final name when this returns.
   void record(const ItemResult& result) const;
   ItemResult load(int64_t item_id) const;

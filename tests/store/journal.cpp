@@ -71,6 +71,17 @@ TEST(Journal, ChangedConfigIsRejectedWithoutRestart) {
   EXPECT_TRUE(restarted.finished().empty());
 }
 
+TEST(Journal, UnreadableItemsAreDropped) {
+  const auto dir = testing::scratch_dir("journal_drop");
+  const Journal journal(dir, run_fingerprint("a"), false);
+  journal.record(make_item(1));
+  journal.record(make_item(2));
+  const auto path = journal.directory() / "item-0000002.h5";
+  std::filesystem::resize_file(path, std::filesystem::file_size(path) / 3);
+  EXPECT_EQ(journal.drop_unreadable(), (std::vector<int64_t>{2}));
+  EXPECT_EQ(journal.finished(), (std::vector<int64_t>{1}));
+}
+
 TEST(Journal, TruncatedItemIsAnError) {
   const auto dir = testing::scratch_dir("journal_truncated");
   const Journal journal(dir, run_fingerprint("a"), false);
