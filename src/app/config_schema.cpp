@@ -142,13 +142,22 @@ const ConfigSchema::Entry* ConfigSchema::find(const std::string& key) const {
 }
 
 void ConfigSchema::reject_unknown(const std::string& key, const std::string& file) const {
+  // Candidates are every key and every section name (the prefixes before a dot), so a
+  // misspelt section is matched to a section.
+  std::vector<std::string> candidates;
+  for (const Entry& entry : entries_) {
+    candidates.push_back(entry.key);
+    for (size_t dot = entry.key.find('.'); dot != std::string::npos; dot = entry.key.find('.', dot + 1)) {
+      candidates.push_back(entry.key.substr(0, dot));
+    }
+  }
   std::string best;
   size_t best_distance = std::string::npos;
-  for (const Entry& entry : entries_) {
-    const size_t distance = edit_distance(key, entry.key);
+  for (const std::string& candidate : candidates) {
+    const size_t distance = edit_distance(key, candidate);
     if (distance < best_distance) {
       best_distance = distance;
-      best = entry.key;
+      best = candidate;
     }
   }
   std::string message = file + ": unknown key " + key;

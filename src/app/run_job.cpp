@@ -151,6 +151,14 @@ void RunJob::plan() {
     }
   }
   dist::check_memory_budget(plan_, options.memory_budget_bytes);
+  const Index positions = checkpoint_->config().max_position_embeddings;
+  for (const auto& [key, seqlen] : {std::pair<std::string, int64_t>{"calibration.seqlen", config_.calibration.seqlen},
+                                    {"evaluation.seqlen", config_.evaluation.seqlen}}) {
+    if (comm_.is_coordinator() && positions > 0 && seqlen > positions) {
+      spdlog::warn("plan: {} {} exceeds the model's max_position_embeddings {}; positions beyond it were "
+                   "never trained", key, seqlen, positions);
+    }
+  }
   int64_t kept = 0;
   for (const dist::ModuleSpec& module : plan_.modules) {
     if (module.settings.skip && module.export_problem) {

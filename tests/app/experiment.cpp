@@ -41,9 +41,12 @@ TEST(Experiment, UnknownKeySuggestsNearest) {
   EXPECT_NE(message.find("did you mean quantizer.bits?"), std::string::npos) << message;
 }
 
-TEST(Experiment, UnknownSectionIsRejected) {
+TEST(Experiment, UnknownSectionSuggestsSection) {
   const std::string message = error_of(kMinimal + "quantiser: {bits: 3}\n");
   EXPECT_NE(message.find("unknown key quantiser"), std::string::npos) << message;
+  EXPECT_NE(message.find("did you mean quantizer?"), std::string::npos) << message;
+  const std::string magr = error_of(kMinimal + "magR: {enabled: false}\n");
+  EXPECT_NE(magr.find("did you mean magr?"), std::string::npos) << magr;
 }
 
 TEST(Experiment, OutOfRangeValueNamesKeyAndLine) {
