@@ -15,6 +15,7 @@
 #include "app/run_report.hpp"
 #include "app/run_settings.hpp"
 #include "core/error.hpp"
+#include "core/timing.hpp"
 #include "dist/calibrate.hpp"
 #include "dist/evaluate.hpp"
 #include "dist/plan.hpp"
@@ -33,10 +34,6 @@ namespace magrq::app {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 std::string format_duration(double seconds) {
   const auto total = static_cast<long long>(seconds + 0.5);

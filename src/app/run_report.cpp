@@ -9,22 +9,11 @@
 
 #include "core/error.hpp"
 #include "model/llama_config.hpp"
+#include "store/atomic_file.hpp"
 
 namespace magrq::app {
 
 namespace {
-
-void write_text(const std::filesystem::path& path, const std::string& text) {
-  const auto temporary = path.string() + ".tmp";
-  {
-    std::ofstream stream(temporary);
-    stream << text;
-    if (!stream) {
-      throw DataError("writing " + temporary + " failed");
-    }
-  }
-  std::filesystem::rename(temporary, path);
-}
 
 std::string fixed(double value, int digits) {
   char text[64];
@@ -156,7 +145,7 @@ void RunReport::write(const std::filesystem::path& dir, const nlohmann::ordered_
                                    {"perplexity", perplexity_},
                                    {"hessians", hessians_},
                                    {"items", items_}};
-  write_text(dir / "report.json", report.dump(2) + "\n");
+  store::write_text_atomically(dir / "report.json", report.dump(2) + "\n");
 
   std::string md = "# magrq run report\n\n";
   md += "Experiment `" + configuration.value("name", std::string()) + "`, " + std::string("magrq ") + MAGRQ_VERSION +
@@ -190,7 +179,7 @@ void RunReport::write(const std::filesystem::path& dir, const nlohmann::ordered_
     md += "- `" + name + "`\n";
   }
   md += "\nRTN fallbacks: " + std::to_string(fallback_modules.size()) + ".\n";
-  write_text(dir / "report.md", md);
+  store::write_text_atomically(dir / "report.md", md);
 }
 
 void RunReport::log_summary() const {

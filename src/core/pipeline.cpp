@@ -3,19 +3,12 @@
 #include <chrono>
 
 #include "core/error.hpp"
+#include "core/timing.hpp"
 #include "core/hessian.hpp"
 #include "core/refine.hpp"
 #include "core/rtn.hpp"
 
 namespace magrq {
-
-namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-}  // namespace
 
 void PipelineOptions::validate() const {
   if (magr) {

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/error.hpp"
+#include "core/timing.hpp"
 
 namespace magrq::dist {
 
@@ -17,10 +18,6 @@ namespace {
 constexpr int kRequestTag = 101;  // worker -> coordinator: finished item id (or -1) + statistics
 constexpr int kAssignTag = 102;   // coordinator -> worker: next item id, or -1 when done
 constexpr int64_t kNoItem = -1;
-
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
 
 // A report: 8 bytes of item id, then the statistics as JSON text.
 std::string encode_report(int64_t item, const nlohmann::ordered_json& statistics) {

@@ -1,6 +1,5 @@
 #include "model/calibration_windows.hpp"
 
-#include <map>
 #include <random>
 
 #include "core/error.hpp"
@@ -49,36 +48,13 @@ CalibrationWindows sample_stream(const TextSpec& spec, const TextEncoder& encode
 
 CalibrationWindows sample_documents(const TextSpec& spec, const TextEncoder& encode,
                                     const CalibrationOptions& options) {
-  const std::vector<std::string> texts = load_jsonl_texts(spec.path);
-  if (texts.empty()) {
-    throw DataError("calibration source " + spec.spec + " has no documents");
-  }
-  std::mt19937_64 generator(options.seed);
-  std::map<uint64_t, std::vector<int32_t>> cache;
-  const auto seqlen = static_cast<size_t>(options.seqlen);
-  size_t longest = 0;
+  DocumentWindows drawn =
+      sample_document_windows(spec, encode, options.nsamples, options.seqlen, options.seed);
   CalibrationWindows result;
-  while (static_cast<Index>(result.windows.size()) < options.nsamples) {
-    const uint64_t document = uniform_index(texts.size(), generator);
-    auto found = cache.find(document);
-    if (found == cache.end()) {
-      found = cache.emplace(document, encode(texts[document])).first;
-    }
-    const std::vector<int32_t>& tokens = found->second;
-    longest = std::max(longest, tokens.size());
-    if (tokens.size() < seqlen) {
-      if (cache.size() == texts.size() && longest < seqlen) {
-        throw DataError(detail::concat("calibration source ", spec.spec, " has no document of at least ",
-                                       seqlen, " tokens; its longest has ", longest, " tokens"));
-      }
-      continue;
-    }
-    const auto start = static_cast<int64_t>(uniform_index(tokens.size() - seqlen + 1, generator));
-    result.positions.push_back({static_cast<int64_t>(document), start});
-    result.windows.emplace_back(tokens.begin() + start, tokens.begin() + start + options.seqlen);
-  }
-  for (const auto& [index, tokens] : cache) {
-    result.source_tokens += static_cast<Index>(tokens.size());
+  result.windows = std::move(drawn.windows);
+  result.source_tokens = drawn.source_tokens;
+  for (const auto& [document, start] : drawn.positions) {
+    result.positions.push_back({document, start});
   }
   return result;
 }

@@ -73,24 +73,34 @@ const std::vector<int32_t>& cached_tokens(std::map<uint64_t, std::vector<int32_t
   return found->second;
 }
 
-// GPTQ-style C4 windows (see make_windows). Documents are tokenized on first draw and
-// cached; once all are tokenized and none is long enough, the source is rejected.
+// GPTQ-style C4 windows (see make_windows), at most max_windows of them.
 TokenWindows sample_c4_windows(const TextSpec& spec, const TextEncoder& encode,
                                const WindowOptions& options) {
-  const std::vector<std::string> texts = load_jsonl_texts(spec.path);
-  if (texts.empty()) {
-    throw DataError(concat("source ", spec.spec, " has no documents"));
-  }
-  std::mt19937_64 generator(options.seed);
-  std::map<uint64_t, std::vector<int32_t>> cache;
-  const auto seqlen = static_cast<size_t>(options.seqlen);
-
-  TokenWindows result;
-  result.source = spec.spec;
   Index count = options.c4_windows;
   if (options.max_windows > 0) {
     count = std::min(count, options.max_windows);
   }
+  DocumentWindows drawn = sample_document_windows(spec, encode, count, options.seqlen, options.seed);
+  TokenWindows result;
+  result.source = spec.spec;
+  result.windows = std::move(drawn.windows);
+  result.source_tokens = drawn.source_tokens;
+  return result;
+}
+
+}  // namespace
+
+DocumentWindows sample_document_windows(const TextSpec& spec, const TextEncoder& encode, Index count,
+                                        Index seqlen_tokens, uint64_t seed) {
+  const std::vector<std::string> texts = load_jsonl_texts(spec.path);
+  if (texts.empty()) {
+    throw DataError(concat("source ", spec.spec, " has no documents"));
+  }
+  std::mt19937_64 generator(seed);
+  std::map<uint64_t, std::vector<int32_t>> cache;
+  const auto seqlen = static_cast<size_t>(seqlen_tokens);
+
+  DocumentWindows result;
   size_t longest = 0;
   while (static_cast<Index>(result.windows.size()) < count) {
     const uint64_t document = uniform_index(texts.size(), generator);
@@ -106,14 +116,13 @@ TokenWindows sample_c4_windows(const TextSpec& spec, const TextEncoder& encode,
     const uint64_t start = uniform_index(tokens.size() - seqlen + 1, generator);
     result.windows.emplace_back(tokens.begin() + static_cast<std::ptrdiff_t>(start),
                                 tokens.begin() + static_cast<std::ptrdiff_t>(start + seqlen));
+    result.positions.emplace_back(static_cast<int64_t>(document), static_cast<int64_t>(start));
   }
   for (const auto& [index, cached] : cache) {
     result.source_tokens += static_cast<Index>(cached.size());
   }
   return result;
 }
-
-}  // namespace
 
 TextSpec TextSpec::parse(std::string_view text) {
   TextSpec spec;

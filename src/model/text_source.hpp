@@ -20,6 +20,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/types.hpp"
@@ -84,6 +85,18 @@ std::vector<std::vector<int32_t>> split_windows(std::span<const int32_t> tokens,
 // a document uniformly until one has at least seqlen tokens, then a start uniformly from
 // the seqlen-token windows inside it. Draws use uniform_index below.
 TokenWindows make_windows(const TextSpec& spec, const TextEncoder& encode, const WindowOptions& options);
+
+// Windows drawn from the documents of a JSON Lines source, as GPTQ samples C4: each
+// window draws a document uniformly until one has at least seqlen tokens, then a start
+// uniformly from the seqlen-token windows inside it. Documents are tokenized on first
+// draw; once all are tokenized and none is long enough, the source is a DataError.
+struct DocumentWindows {
+  std::vector<std::vector<int32_t>> windows;            // count windows of seqlen tokens
+  std::vector<std::pair<int64_t, int64_t>> positions;  // (document index, start token) per window
+  Index source_tokens = 0;                              // tokens of the documents drawn
+};
+DocumentWindows sample_document_windows(const TextSpec& spec, const TextEncoder& encode, Index count,
+                                        Index seqlen, uint64_t seed);
 
 // A uniform integer in [0, bound): draws r from generator until r >= 2^64 mod bound and
 // returns r mod bound. Written out because std::uniform_int_distribution differs

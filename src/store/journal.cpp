@@ -1,14 +1,12 @@
 #include "store/journal.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 
 #include "core/error.hpp"
+#include "store/atomic_file.hpp"
 #include "store/h5.hpp"
 
 namespace magrq::store {
@@ -22,32 +20,6 @@ std::string read_text_file(const std::filesystem::path& path) {
   std::stringstream text;
   text << stream.rdbuf();
   return text.str();
-}
-
-// Writes text to path through a temporary file, fsync and rename.
-void write_text_atomically(const std::filesystem::path& path, const std::string& text) {
-  const auto temporary = path.string() + ".tmp-" + std::to_string(::getpid());
-  {
-    std::ofstream stream(temporary, std::ios::trunc);
-    stream << text;
-    if (!stream) {
-      throw DataError("writing " + temporary + " failed");
-    }
-  }
-  const int fd = ::open(temporary.c_str(), O_RDONLY);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-  std::filesystem::rename(temporary, path);
-}
-
-void sync_file(const std::filesystem::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
 }
 
 }  // namespace
