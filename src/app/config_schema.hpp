@@ -1,7 +1,6 @@
 // Declare-once configuration keys: each key of an experiment file is declared once with
-// its field, documentation and range check, and parsing, strict key checking, the echo of
-// the resolved configuration and the reference table in docs/config.md all derive from
-// that declaration.
+// its field, documentation and range check. Parsing, strict key checking, the echo of the
+// resolved configuration and the reference table in docs/config.md all derive from it.
 #pragma once
 
 #include <yaml-cpp/yaml.h>

@@ -53,6 +53,10 @@ class RunJob {
  private:
   // Phases.
   void plan();
+  // Plan checks: windows longer than the model's positions (a warning), modules kept in
+  // full precision (a warning each) and a plan with nothing to quantize (an error).
+  void warn_long_windows() const;
+  void require_quantized_modules() const;
   void sample_windows();
   void open_journal();
   void calibrate_independent();
@@ -128,6 +132,37 @@ void require_text_sources(const ExperimentConfig& config) {
   }
 }
 
+void RunJob::warn_long_windows() const {
+  const Index positions = checkpoint_->config().max_position_embeddings;
+  const std::pair<std::string, int64_t> windows[] = {{"calibration.seqlen", config_.calibration.seqlen},
+                                                     {"evaluation.seqlen", config_.evaluation.seqlen}};
+  for (const auto& [key, seqlen] : windows) {
+    if (comm_.is_coordinator() && positions > 0 && seqlen > positions) {
+      spdlog::warn("plan: {} {} exceeds the model's max_position_embeddings {}; positions beyond it were "
+                   "never trained", key, seqlen, positions);
+    }
+  }
+}
+
+void RunJob::require_quantized_modules() const {
+  int64_t kept_in_full_precision = 0;
+  for (const dist::ModuleSpec& module : plan_.modules) {
+    if (module.settings.skip && module.export_problem) {
+      ++kept_in_full_precision;
+      if (comm_.is_coordinator()) {
+        spdlog::warn("plan: {} stays in full precision (output.unsupported_shape keep): {}", module.name,
+                     *module.export_problem);
+      }
+    }
+  }
+  if (plan_.items.empty()) {
+    throw ConfigError(detail::concat(
+        "no module would be quantized (", kept_in_full_precision, " cannot be stored in the GPTQ layout and the "
+        "others are skipped by overrides); use bits 2, 3, 4 or 8 with a group size that divides in_features, "
+        "or set output.unsupported_shape to dequantized_only"));
+  }
+}
+
 void RunJob::plan() {
   const auto start = Clock::now();
   require_text_sources(config_);
@@ -148,30 +183,8 @@ void RunJob::plan() {
     }
   }
   dist::check_memory_budget(plan_, options.memory_budget_bytes);
-  const Index positions = checkpoint_->config().max_position_embeddings;
-  for (const auto& [key, seqlen] : {std::pair<std::string, int64_t>{"calibration.seqlen", config_.calibration.seqlen},
-                                    {"evaluation.seqlen", config_.evaluation.seqlen}}) {
-    if (comm_.is_coordinator() && positions > 0 && seqlen > positions) {
-      spdlog::warn("plan: {} {} exceeds the model's max_position_embeddings {}; positions beyond it were "
-                   "never trained", key, seqlen, positions);
-    }
-  }
-  int64_t kept = 0;
-  for (const dist::ModuleSpec& module : plan_.modules) {
-    if (module.settings.skip && module.export_problem) {
-      ++kept;
-      if (comm_.is_coordinator()) {
-        spdlog::warn("plan: {} stays in full precision (output.unsupported_shape keep): {}", module.name,
-                     *module.export_problem);
-      }
-    }
-  }
-  if (plan_.items.empty()) {
-    throw ConfigError(detail::concat(
-        "no module would be quantized (", kept, " cannot be stored in the GPTQ layout and the others are "
-        "skipped by overrides); use bits 2, 3, 4 or 8 with a group size that divides in_features, or set "
-        "output.unsupported_shape to dequantized_only"));
-  }
+  warn_long_windows();
+  require_quantized_modules();
   report_.phase_seconds["plan"] = seconds_since(start);
 }
 

@@ -1,7 +1,8 @@
 // The two tiers of failure in magrq.
 //
-// - InputError, ConfigError, DataError: typed exceptions for bad input. The message says
-//   what was found and what was expected, naming the file, tensor, layer or key.
+// - ConfigError, DataError, NumericalError: typed exceptions for bad options, bad data and
+//   recoverable numerical failures. The message states what was found and what was
+//   expected, naming the file, tensor, layer or key.
 // - MAGRQ_CHECK: an internal invariant. A failure is a bug in magrq, so the message
 //   names the expression, the location and the values involved.
 #pragma once

@@ -1,7 +1,8 @@
 // The per-module pipeline of magrq: MagR (optional), then RTN or GPTQ, then optional
-// coordinate-descent refinement against the original weights. Used by `magrq layer` on
-// one whole layer and by the distributed job on a block of a module's output rows; each
-// row is processed independently given H, so blocks give the same rows as a whole module.
+// coordinate-descent refinement against the original weights. `magrq layer` runs it on a
+// whole layer and the distributed job on a block of a module's output rows. GPTQ, RTN and
+// plain MagR treat each row on its own given H. The accelerated MagR solver's restart test
+// and the tolerance stop look at the whole block, so its rows can depend on the block.
 #pragma once
 
 #include <optional>

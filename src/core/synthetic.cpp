@@ -12,7 +12,7 @@ double NormalSampler::next() {
     has_spare_ = false;
     return spare_;
   }
-  // Two uniforms in (0, 1]: 53 random bits each, offset so that log() never sees 0.
+  // Two uniforms in (0, 1]: 53 random bits each, offset so that log() never gets 0.
   const double u1 = (static_cast<double>(engine_() >> 11) + 1.0) * 0x1.0p-53;
   const double u2 = (static_cast<double>(engine_() >> 11) + 1.0) * 0x1.0p-53;
   const double radius = std::sqrt(-2.0 * std::log(u1));

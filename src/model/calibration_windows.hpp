@@ -32,8 +32,8 @@ struct CalibrationWindows {
 // Draws the windows, as GPTQ's calibration loaders do:
 // - wikitext2 and text: the (sliced) text is tokenized once into n tokens and each
 //   window starts at a uniform offset in [0, n - seqlen]. Windows may overlap, but the
-//   text must hold at least nsamples * seqlen tokens, so that the windows could be
-//   disjoint; less text is a DataError naming the source, its tokens and what is needed.
+//   text must contain at least nsamples * seqlen tokens, so that they could be disjoint.
+//   Less text is a DataError naming the source, its tokens and what is needed.
 // - c4: each window draws a document uniformly until one has at least seqlen tokens,
 //   then a uniform start inside it.
 // Uniform draws use uniform_index (text_source.hpp), so a seed gives the same windows

@@ -2,9 +2,9 @@
 //
 // - The GPTQ checkpoint: per quantized linear module P, P.qweight (I32 [in * bits / 32,
 //   out]), P.qzeros (I32 [groups, out * bits / 32]), P.scales (F16 [groups, out]) and
-//   P.g_idx (I32 [in]); every other tensor copied unchanged; config.json with a
-//   quantization_config object and the same object in quantize_config.json; tokenizer
-//   and generation files copied. Symmetric grids are written as checkpoint_format gptq
+//   P.g_idx (I32 [in]). Every other tensor is copied unchanged. config.json gets a
+//   quantization_config object, quantize_config.json contains the same object, and the
+//   tokenizer and generation files are copied. Symmetric grids are written as checkpoint_format gptq
 //   (zero points stored minus one, the v1 convention of every GPTQ loader); asymmetric
 //   grids only as gptq_v2 (zero points stored as they are), because in v1 a zero point
 //   of 0 would underflow.

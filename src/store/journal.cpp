@@ -112,7 +112,7 @@ ItemResult Journal::load(int64_t item_id) const {
   };
   result.item_id = integer("item_id");
   if (result.item_id != item_id) {
-    throw DataError(detail::concat(path.string(), " holds item ", result.item_id,
+    throw DataError(detail::concat(path.string(), " contains item ", result.item_id,
                                    "; expected item ", item_id));
   }
   result.row_begin = integer("row_begin");

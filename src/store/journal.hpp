@@ -1,8 +1,8 @@
 // The run journal: each finished work item is written to its own HDF5 file under
-// RUN_DIR/journal/ (temporary name, then rename) before the coordinator counts it, so a
-// rerun after a crash or kill -9 continues with the items that are missing.
+// RUN_DIR/journal/ (temporary name, then rename) before the coordinator counts it. A rerun
+// after a crash or kill -9 therefore continues with the items that are missing.
 //
-// journal/run.json holds the run's fingerprint (configuration, model, Hessian store).
+// journal/run.json contains the run's fingerprint (configuration, model, Hessian store).
 // A journal whose fingerprint differs from the run's is rejected unless the caller
 // restarts it, which deletes the old items.
 #pragma once

@@ -1,8 +1,8 @@
 // The single-layer files of `magrq layer`.
 //
 // Input file: /weight (float32, out x in) and /hessian (float32 or float64, in x in).
-// Output file: /weight_magr (out x in, after MagR and before quantization; equal to the
-// input weight when MagR is off), /weight_dequant (out x in), /codes (int32, out x in),
+// Output file: /weight_magr (out x in, after MagR and before quantization, and equal to
+// the input weight when MagR is off), /weight_dequant (out x in), /codes (int32, out x in),
 // /scales (float32, groups x out), /zeros (int32, groups x out), /g_idx (int32, in), and
 // the run's statistics as scalar attributes on the root group.
 #pragma once
