@@ -53,12 +53,16 @@ double output_error(const Matrix& W, const Matrix& Q, const Matrix& H) {
 }
 
 double output_error_float32(const Matrix& W, const Matrix& Q, const Matrix& H) {
+  return row_output_errors(W, Q, H).sum();
+}
+
+VectorD row_output_errors(const Matrix& W, const Matrix& Q, const Matrix& H) {
   MAGRQ_CHECK(W.rows() == Q.rows() && W.cols() == Q.cols(), "W is ", W.rows(), "x", W.cols(),
               ", Q is ", Q.rows(), "x", Q.cols());
   const Matrix delta = W - Q;
   Matrix delta_h(delta.rows(), delta.cols());
   delta_h.noalias() = delta * H;
-  return delta_h.cast<double>().cwiseProduct(delta.cast<double>()).sum();
+  return delta_h.cast<double>().cwiseProduct(delta.cast<double>()).rowwise().sum();
 }
 
 }  // namespace magrq

@@ -41,4 +41,8 @@ double output_error(const Matrix& W, const Matrix& Q, const Matrix& H);
 // NOTE: a Hessian far worse conditioned than those layers loses more accuracy here.
 double output_error_float32(const Matrix& W, const Matrix& Q, const Matrix& H);
 
+// Per output row i, (w_i - q_i)^T H (w_i - q_i), computed as output_error_float32()
+// does; the entries sum to the layer's output error.
+VectorD row_output_errors(const Matrix& W, const Matrix& Q, const Matrix& H);
+
 }  // namespace magrq

@@ -10,6 +10,7 @@
 #include "core/hessian.hpp"
 #include "core/prox.hpp"
 #include "core/spectral.hpp"
+#include "core/timing.hpp"
 
 namespace magrq {
 
@@ -31,11 +32,13 @@ struct Problem {
   const Matrix& H;
   double lambda_max;     // Hn = H / lambda_max
   float gradient_step;   // step on the raw gradient (W - W0) H: 1 / (upper bound of lambda_max(H))
-  double prox_weight;    // step * alpha in the units of Hn: alpha * lambda_max / upper bound
-  double alpha;
+  // Per row i: alpha_i in the units of Hn, and the prox weight step * alpha_i, which is
+  // alpha_i * lambda_max / upper bound.
+  std::vector<double> alpha;
+  std::vector<double> prox_weight;
   Index group_size;
   // Dead input channels (H(j, j) = 0): the accelerated solver gives them no momentum.
-  std::vector<Index> dead_columns;
+  const std::vector<Index>& dead_columns;
 };
 
 // Per-row partial sums, allocated once per solve. Each total is summed in row order, so it
@@ -79,10 +82,11 @@ double row_penalty(std::span<const float> row, Index group_size) {
   return total;
 }
 
-double penalty(const Matrix& W, Index group_size) {
+// sum_i alpha_i * (sum over groups of max |w_ij|) over the rows i of W.
+double weighted_penalty(const Matrix& W, const std::vector<double>& alpha, Index group_size) {
   double total = 0.0;
   for (Index r = 0; r < W.rows(); ++r) {
-    total += row_penalty(row_span(W, r), group_size);
+    total += alpha[r] * row_penalty(row_span(W, r), group_size);
   }
   return total;
 }
@@ -113,13 +117,9 @@ double frobenius_product(const Matrix& D, const Matrix& G, std::vector<double>& 
   return sum_in_order(per_row);
 }
 
+// f from tr(D H D^T) and the alpha-weighted penalty.
 double objective(const Problem& problem, double quadratic, double penalty_value) {
-  return 0.5 * quadratic / problem.lambda_max + problem.alpha * penalty_value;
-}
-
-double seconds_since(std::chrono::steady_clock::time_point start) {
-  const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
-  return elapsed.count();
+  return 0.5 * quadratic / problem.lambda_max + penalty_value;
 }
 
 // G = (W - W0) H for D = W - W0: the one GEMM of an iteration, through BLAS. Records its
@@ -141,7 +141,8 @@ bool converged(double previous, double current, double tolerance) {
 }
 
 // One plain proximal gradient step in place, fused per row: W <- prox(W - step * G), then
-// D <- W - W0 for the next GEMM. Returns the penalty of the new W. O(out * in).
+// D <- W - W0 for the next GEMM. Returns the alpha-weighted penalty of the new W.
+// O(out * in).
 double plain_step(const Problem& problem, Matrix& W, Matrix& D, const Matrix& G, RowSums& sums) {
   const float step = problem.gradient_step;
 #pragma omp parallel for schedule(static) if (W.size() >= kParallelMinEntries)
@@ -153,11 +154,11 @@ double plain_step(const Problem& problem, Matrix& W, Matrix& D, const Matrix& G,
     for (std::size_t j = 0; j < w.size(); ++j) {
       w[j] -= step * g[j];
     }
-    prox_linf_groups(w, problem.prox_weight, problem.group_size);
+    prox_linf_groups(w, problem.prox_weight[r], problem.group_size);
     for (std::size_t j = 0; j < w.size(); ++j) {
       d[j] = w[j] - w0[j];
     }
-    sums.second[r] = row_penalty(w, problem.group_size);
+    sums.second[r] = problem.alpha[r] * row_penalty(w, problem.group_size);
   }
   return sum_in_order(sums.second);
 }
@@ -206,7 +207,7 @@ MomentumStepSums momentum_step(const Problem& problem, float beta, MomentumState
       d[j] = x[j];
       z[j] = x[j] - step * g[j];
     }
-    prox_linf_groups(z, problem.prox_weight, problem.group_size);
+    prox_linf_groups(z, problem.prox_weight[r], problem.group_size);
     double restart_product = 0.0;
 #pragma omp simd reduction(+ : restart_product)
     for (std::size_t j = 0; j < x.size(); ++j) {
@@ -214,19 +215,44 @@ MomentumStepSums momentum_step(const Problem& problem, float beta, MomentumState
       d[j] = z[j] - w0[j];
     }
     sums.first[r] = restart_product;
-    sums.second[r] = row_penalty(z, problem.group_size);
+    sums.second[r] = problem.alpha[r] * row_penalty(z, problem.group_size);
   }
   return {sum_in_order(sums.second), sum_in_order(sums.first)};
 }
 
-void solve_plain(const Problem& problem, const MagrOptions& options, MagrResult& result) {
+// The first iterate, its difference from W0 and its gradient. Starting at W0 needs no
+// GEMM: the gradient there is exactly 0. A warm start costs one GEMM.
+struct StartPoint {
+  Matrix weight;
+  Matrix difference;
+  Matrix gradient;
+};
+
+StartPoint start_point(const Problem& problem, const Matrix* start) {
   const Index rows = problem.W0.rows();
   const Index cols = problem.W0.cols();
-  Matrix W = problem.W0;
-  Matrix D(rows, cols);
-  Matrix G = Matrix::Zero(rows, cols);  // the gradient at W0 is exactly 0
+  if (start == nullptr) {
+    return {problem.W0, Matrix::Zero(rows, cols), Matrix::Zero(rows, cols)};
+  }
+  StartPoint point{*start, *start - problem.W0, Matrix(rows, cols)};
+  point.gradient.noalias() = point.difference * problem.H;
+  return point;
+}
+
+// f at the start point. At W0 the quadratic term is 0.
+double start_objective(const Problem& problem, const StartPoint& point, RowSums& sums) {
+  return evaluate(problem, point.difference, point.gradient,
+                  weighted_penalty(point.weight, problem.alpha, problem.group_size), sums);
+}
+
+void solve_plain(const Problem& problem, const MagrOptions& options, StartPoint point,
+                 MagrResult& result) {
+  const Index rows = problem.W0.rows();
   RowSums sums(rows);
-  double f = result.objective_before;
+  Matrix W = std::move(point.weight);
+  Matrix D = std::move(point.difference);
+  Matrix G = std::move(point.gradient);
+  double f = result.objective_start;
 
   for (int k = 0; k < options.iterations; ++k) {
     const auto start = std::chrono::steady_clock::now();
@@ -251,15 +277,16 @@ double next_momentum(double t) {
   return 0.5 * (1.0 + std::sqrt(1.0 + 4.0 * t * t));
 }
 
-void solve_accelerated(const Problem& problem, const MagrOptions& options, MagrResult& result) {
+void solve_accelerated(const Problem& problem, const MagrOptions& options, StartPoint point,
+                       MagrResult& result) {
   const Index rows = problem.W0.rows();
   const Index cols = problem.W0.cols();
   // x_previous = x and g_previous = g at the start, so the first step (beta = 0) reads
   // finite values.
-  MomentumState state{problem.W0, problem.W0, Matrix::Zero(rows, cols),
-                      Matrix::Zero(rows, cols), Matrix(rows, cols)};
+  MomentumState state{point.weight, std::move(point.weight), point.gradient,
+                      std::move(point.gradient), Matrix(rows, cols)};
   RowSums sums(rows);
-  double f = result.objective_before;
+  double f = result.objective_start;
   double t = 1.0;
 
   for (int k = 0; k < options.iterations; ++k) {
@@ -303,9 +330,9 @@ void solve_accelerated(const Problem& problem, const MagrOptions& options, MagrR
   result.objective_after = f;
 }
 
-// The step constants from the Lanczos estimate of lambda_max(H).
-Problem make_problem(const Matrix& W0, const Matrix& H, const MagrOptions& options,
-                     MagrResult& result) {
+// The Lanczos estimate of lambda_max(H); throws DataError when H has no positive
+// eigenvalue.
+LambdaMaxEstimate checked_lambda_max(const Matrix& H) {
   const LambdaMaxEstimate estimate = lanczos_lambda_max(H);
   if (!(estimate.ritz_value > 0.0)) {
     throw DataError(detail::concat(
@@ -313,17 +340,7 @@ Problem make_problem(const Matrix& W0, const Matrix& H, const MagrOptions& optio
         "); expected a nonzero positive semi-definite Hessian: an all-zero Hessian means "
         "no calibration input reached the layer, and MagR cannot normalise it"));
   }
-  result.lambda_max = estimate.ritz_value;
-  // Normalising by the Ritz value keeps alpha's meaning exact to Lanczos accuracy, while
-  // the step uses the margin-inflated bound so that step <= 1 / lambda_max(Hn).
-  return Problem{W0,
-                 H,
-                 estimate.ritz_value,
-                 static_cast<float>(1.0 / estimate.upper_bound),
-                 options.alpha * estimate.ritz_value / estimate.upper_bound,
-                 options.alpha,
-                 options.group_size,
-                 dead_columns(H)};
+  return estimate;
 }
 
 }  // namespace
@@ -354,30 +371,129 @@ void MagrOptions::validate() const {
   }
 }
 
+MagrProblem::MagrProblem(const Matrix& W0, const Matrix& H) : W0_(W0), H_(H) {
+  require_layer_shapes(W0, H);
+  require_finite(W0, "weight");
+  require_finite(H, "Hessian");
+  if (W0.size() == 0) {
+    return;
+  }
+  const LambdaMaxEstimate estimate = checked_lambda_max(H);
+  lambda_max_ = estimate.ritz_value;
+  upper_bound_ = estimate.upper_bound;
+  dead_columns_ = dead_columns(H);
+}
+
+std::vector<double> MagrProblem::zeroing_alpha(Index group_size) const {
+  std::vector<double> alpha(W0_.rows(), 0.0);
+  if (W0_.size() == 0) {
+    return alpha;
+  }
+  Matrix gradient(W0_.rows(), W0_.cols());
+  gradient.noalias() = W0_ * H_;
+  const Index cols = W0_.cols();
+  const Index width = group_size == -1 ? cols : group_size;
+  for (Index r = 0; r < W0_.rows(); ++r) {
+    double largest = 0.0;
+    for (Index start = 0; start < cols; start += width) {
+      const Index stop = std::min(start + width, cols);
+      double sum = 0.0;
+      for (Index j = start; j < stop; ++j) {
+        sum += std::fabs(static_cast<double>(gradient(r, j)));
+      }
+      largest = std::max(largest, sum);
+    }
+    alpha[r] = largest / lambda_max_;
+  }
+  return alpha;
+}
+
+MagrResult MagrProblem::solve(const MagrOptions& options, std::span<const double> row_scale,
+                              const Matrix* start) const {
+  options.validate();
+  if (!row_scale.empty() && static_cast<Index>(row_scale.size()) != W0_.rows()) {
+    throw InternalError(detail::concat("MagR row scales have ", row_scale.size(),
+                                       " entries for ", W0_.rows(), " rows"));
+  }
+  if (start != nullptr) {
+    require_layer_shapes(*start, H_);
+    MAGRQ_CHECK(start->rows() == W0_.rows(), "start has ", start->rows(), " rows, W0 ", W0_.rows());
+  }
+  std::vector<double> alpha(W0_.rows(), options.alpha);
+  for (std::size_t r = 0; r < row_scale.size(); ++r) {
+    if (!(std::isfinite(row_scale[r]) && row_scale[r] >= 0.0)) {
+      throw ConfigError(detail::concat("invalid MagR row scale ", row_scale[r], " for row ", r,
+                                       ": expected a finite number >= 0"));
+    }
+    alpha[r] *= row_scale[r];
+  }
+
+  MagrResult result;
+  result.max_abs_before = row_max_abs(W0_);
+  result.objective_before = weighted_penalty(W0_, alpha, options.group_size);
+  const Matrix& first = start != nullptr ? *start : W0_;
+  if (options.alpha == 0.0 || options.iterations == 0 || W0_.size() == 0) {
+    result.weight = first;
+    result.max_abs_after = row_max_abs(first);
+    result.objective_start = result.objective_before;
+    result.objective_after = result.objective_before;
+    if (start != nullptr) {
+      const double quadratic = output_error_float32(first, W0_, H_);
+      result.objective_start = 0.5 * quadratic / std::max(lambda_max_, 1e-300) +
+                               weighted_penalty(first, alpha, options.group_size);
+      result.objective_after = result.objective_start;
+    }
+    return result;
+  }
+
+  std::vector<double> prox_weight(alpha.size());
+  for (std::size_t r = 0; r < alpha.size(); ++r) {
+    // Normalising by the Ritz value keeps alpha's meaning exact to Lanczos accuracy, while
+    // the step uses the margin-inflated bound so that step <= 1 / lambda_max(Hn).
+    prox_weight[r] = alpha[r] * lambda_max_ / upper_bound_;
+  }
+  result.lambda_max = lambda_max_;
+  const Problem problem{W0_,
+                        H_,
+                        lambda_max_,
+                        static_cast<float>(1.0 / upper_bound_),
+                        std::move(alpha),
+                        std::move(prox_weight),
+                        options.group_size,
+                        dead_columns_};
+  StartPoint point = start_point(problem, start);
+  if (start == nullptr) {
+    result.objective_start = result.objective_before;
+  } else {
+    RowSums sums(W0_.rows());
+    result.objective_start = start_objective(problem, point, sums);
+  }
+  if (options.accelerated) {
+    solve_accelerated(problem, options, std::move(point), result);
+  } else {
+    solve_plain(problem, options, std::move(point), result);
+  }
+  result.max_abs_after = row_max_abs(result.weight);
+  return result;
+}
+
 MagrResult magr_solve(const Matrix& W0, const Matrix& H, const MagrOptions& options) {
   options.validate();
   require_layer_shapes(W0, H);
   require_finite(W0, "weight");
   require_finite(H, "Hessian");
-
-  MagrResult result;
-  result.max_abs_before = row_max_abs(W0);
-  result.objective_before = options.alpha * penalty(W0, options.group_size);
   if (options.alpha == 0.0 || options.iterations == 0 || W0.size() == 0) {
+    MagrResult result;
     result.weight = W0;
-    result.objective_after = result.objective_before;
+    result.max_abs_before = row_max_abs(W0);
     result.max_abs_after = result.max_abs_before;
+    result.objective_before =
+        weighted_penalty(W0, std::vector<double>(W0.rows(), options.alpha), options.group_size);
+    result.objective_start = result.objective_before;
+    result.objective_after = result.objective_before;
     return result;
   }
-
-  const Problem problem = make_problem(W0, H, options, result);
-  if (options.accelerated) {
-    solve_accelerated(problem, options, result);
-  } else {
-    solve_plain(problem, options, result);
-  }
-  result.max_abs_after = row_max_abs(result.weight);
-  return result;
+  return MagrProblem(W0, H).solve(options);
 }
 
 }  // namespace magrq

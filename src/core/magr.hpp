@@ -11,6 +11,7 @@
 // the published MagR code, so alpha means the same for any Hessian scaling.
 #pragma once
 
+#include <span>
 #include <vector>
 
 #include "core/types.hpp"
@@ -50,6 +51,7 @@ struct MagrOptions {
 struct MagrResult {
   Matrix weight;                 // the solution, out x in
   double objective_before = 0.0; // f(W0) = alpha * penalty(W0): the quadratic term is 0
+  double objective_start = 0.0;  // f of the first iterate: objective_before unless warm-started
   double objective_after = 0.0;  // f(weight)
   Vector max_abs_before;         // max_j |W0(i, j)| per output row i
   Vector max_abs_after;          // max_j |weight(i, j)| per output row i
@@ -76,5 +78,37 @@ struct MagrResult {
 // step when f increased. Both run one GEMM (out x in times in x in) per iteration; the
 // prox and the other row passes are O(out * in).
 MagrResult magr_solve(const Matrix& W0, const Matrix& H, const MagrOptions& options);
+
+// One layer's MagR problem, set up once for several solves on the same W0 and H (the
+// alpha search): the Lanczos estimate of lambda_max(H) and the dead columns are computed
+// in the constructor. W0 and H are referenced, not copied: they must outlive the object.
+class MagrProblem {
+ public:
+  // Throws DataError for mismatched shapes, NaN or Inf, or an all-zero H (as magr_solve).
+  MagrProblem(const Matrix& W0, const Matrix& H);
+
+  // Solves with a penalty weight per row, alpha_i = options.alpha * row_scale[i] (every
+  // alpha_i = options.alpha when row_scale is empty), from `start` instead of W0 when
+  // start is not null. Rows are separate problems, so a per-row alpha changes nothing
+  // else. A warm start costs one more GEMM. objective_before is f(W0) and
+  // objective_start f(start) for the per-row alphas.
+  MagrResult solve(const MagrOptions& options, std::span<const double> row_scale = {},
+                   const Matrix* start = nullptr) const;
+
+  // Per row i: the smallest alpha at which W = 0 minimises f, max over groups g of
+  // ||(Hn w0_i)_g||_1 (0 is optimal exactly when the gradient of the quadratic term at 0,
+  // -Hn w0_i, lies in the subdifferential of alpha * sum_g ||w_g||_inf). It is the scale
+  // at which MagR stops shrinking and starts erasing a row. One GEMM.
+  std::vector<double> zeroing_alpha(Index group_size) const;
+
+  double lambda_max() const { return lambda_max_; }
+
+ private:
+  const Matrix& W0_;
+  const Matrix& H_;
+  double lambda_max_ = 0.0;
+  double upper_bound_ = 0.0;
+  std::vector<Index> dead_columns_;
+};
 
 }  // namespace magrq

@@ -13,6 +13,9 @@ namespace magrq {
 void PipelineOptions::validate() const {
   if (magr) {
     magr_options.validate();
+    if (alpha_search) {
+      alpha_search->validate();
+    }
   }
   gptq.validate();
   if (cd_iterations < 0) {
@@ -32,12 +35,61 @@ QuantMethod parse_method(const std::string& name) {
   throw ConfigError("invalid method '" + name + "': expected rtn or gptq");
 }
 
+namespace {
+
+// The configured quantizer, then the refinement towards the original weights W. MagR
+// changed the weights only to make them easier to quantize; the layer's output on the
+// original weights is what must be preserved.
+QuantizedLayer quantize_and_refine(const Matrix& input, const Matrix& W, const Matrix& H,
+                                   const PipelineOptions& options, const GptqOptions& gptq) {
+  QuantizedLayer quantized = options.method == QuantMethod::gptq ? gptq_quantize(input, H, gptq)
+                                                                 : rtn_quantize(input, gptq.grid, &H);
+  if (options.cd_iterations > 0) {
+    cd_refine(quantized, W, H, options.cd_iterations);
+  }
+  return quantized;
+}
+
+// The statistics every pipeline result reports, against the original weights W.
+void finish_statistics(const Matrix& W, const Matrix& H, PipelineResult& result) {
+  result.max_abs_before = W.size() ? W.cwiseAbs().maxCoeff() : 0.0;
+  result.max_abs_after = result.weight_magr.size() ? result.weight_magr.cwiseAbs().maxCoeff() : 0.0;
+  result.output_error = output_error(W, result.quantized.dequant, H);
+  result.reference_energy = output_error(W, Matrix::Zero(W.rows(), W.cols()), H);
+}
+
+
+void run_alpha_search(const Matrix& W, const Matrix& H, const PipelineOptions& options,
+                      PipelineResult& result) {
+  const AlphaSearchOptions& search = *options.alpha_search;
+  GptqOptions baseline = options.gptq;
+  baseline.grid.range_shrink = search.baseline_range_shrink;
+  const CandidateQuantizer quantize = [&](const Matrix& weight, bool magr_applied) {
+    return quantize_and_refine(weight, W, H, options, magr_applied ? options.gptq : baseline);
+  };
+  AlphaSearchResult found = search_alpha(W, H, options.gptq.grid.group_size, search, quantize);
+  result.weight_magr = std::move(found.weight_magr);
+  result.quantized = std::move(found.quantized);
+  for (const AlphaCandidate& candidate : found.summary.candidates) {
+    result.magr_seconds += candidate.magr_seconds;
+    result.quantize_seconds += candidate.quantize_seconds;
+  }
+  result.alpha_search = std::move(found.summary);
+}
+
+}  // namespace
+
 PipelineResult run_pipeline(const Matrix& W, const Matrix& H, const PipelineOptions& options) {
   options.validate();
   require_layer_shapes(W, H);
   require_finite(W, "weight");
   require_finite(H, "Hessian");
   PipelineResult result;
+  if (options.magr && options.alpha_search) {
+    run_alpha_search(W, H, options, result);
+    finish_statistics(W, H, result);
+    return result;
+  }
   const auto start = std::chrono::steady_clock::now();
   if (options.magr) {
     MagrOptions magr = options.magr_options;
@@ -50,20 +102,9 @@ PipelineResult run_pipeline(const Matrix& W, const Matrix& H, const PipelineOpti
   result.magr_seconds = seconds_since(start);
 
   const auto quantize_start = std::chrono::steady_clock::now();
-  result.quantized = options.method == QuantMethod::gptq
-                         ? gptq_quantize(result.weight_magr, H, options.gptq)
-                         : rtn_quantize(result.weight_magr, options.gptq.grid, &H);
-  if (options.cd_iterations > 0) {
-    // The refinement targets the original weights: MagR changed W only to make it easier
-    // to quantize, and the layer's output is what must be preserved.
-    cd_refine(result.quantized, W, H, options.cd_iterations);
-  }
+  result.quantized = quantize_and_refine(result.weight_magr, W, H, options, options.gptq);
   result.quantize_seconds = seconds_since(quantize_start);
-
-  result.max_abs_before = W.size() ? W.cwiseAbs().maxCoeff() : 0.0;
-  result.max_abs_after = result.weight_magr.size() ? result.weight_magr.cwiseAbs().maxCoeff() : 0.0;
-  result.output_error = output_error(W, result.quantized.dequant, H);
-  result.reference_energy = output_error(W, Matrix::Zero(W.rows(), W.cols()), H);
+  finish_statistics(W, H, result);
   return result;
 }
 

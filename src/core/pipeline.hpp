@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "core/alpha_search.hpp"
 #include "core/gptq.hpp"
 #include "core/magr.hpp"
 #include "core/quantized_layer.hpp"
@@ -20,6 +21,9 @@ enum class QuantMethod { rtn, gptq };
 struct PipelineOptions {
   bool magr = true;
   MagrOptions magr_options;  // group_size is set from the quantizer's group size
+  // With MagR on: search alpha per row (see alpha_search.hpp) instead of solving once
+  // with magr_options.alpha. The search takes magr_options' group size.
+  std::optional<AlphaSearchOptions> alpha_search;
   QuantMethod method = QuantMethod::gptq;
   GptqOptions gptq;          // gptq.grid is also the RTN grid
   int cd_iterations = 0;     // refinement sweeps after quantizing, >= 0
@@ -31,7 +35,8 @@ struct PipelineOptions {
 struct PipelineResult {
   Matrix weight_magr;  // after MagR, before quantization (the input when MagR is off)
   QuantizedLayer quantized;
-  std::optional<MagrResult> magr;  // present when MagR ran
+  std::optional<MagrResult> magr;  // present when MagR ran with one alpha
+  std::optional<AlphaSearchSummary> alpha_search;  // present when the alpha search ran
   double max_abs_before = 0.0;     // largest |w| of the input rows
   double max_abs_after = 0.0;      // largest |w| after MagR
   double output_error = 0.0;       // tr((W - Q) H (W - Q)^T) against the input W
