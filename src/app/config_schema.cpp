@@ -141,7 +141,7 @@ const ConfigSchema::Entry* ConfigSchema::find(const std::string& key) const {
   return nullptr;
 }
 
-void ConfigSchema::reject_unknown(const std::string& key, const std::string& file) const {
+std::optional<std::string> ConfigSchema::nearest_key(const std::string& key) const {
   // Candidates are every key and every section name (the prefixes before a dot), so a
   // misspelt section is matched to a section.
   std::vector<std::string> candidates;
@@ -160,9 +160,21 @@ void ConfigSchema::reject_unknown(const std::string& key, const std::string& fil
       best = candidate;
     }
   }
+  if (best.empty() || best_distance > std::max<size_t>(3, key.size() / 3)) {
+    return std::nullopt;
+  }
+  return best;
+}
+
+bool ConfigSchema::is_section(const std::string& name) const {
+  return std::any_of(entries_.begin(), entries_.end(),
+                     [&](const Entry& e) { return e.key.rfind(name + ".", 0) == 0; });
+}
+
+void ConfigSchema::reject_unknown(const std::string& key, const std::string& file) const {
   std::string message = file + ": unknown key " + key;
-  if (!best.empty() && best_distance <= std::max<size_t>(3, key.size() / 3)) {
-    message += "; did you mean " + best + "?";
+  if (const auto suggestion = nearest_key(key)) {
+    message += "; did you mean " + *suggestion + "?";
   } else {
     message += "; see docs/config.md for the valid keys";
   }
@@ -228,12 +240,10 @@ void ConfigSchema::parse(const YAML::Node& root, const std::string& file) const 
             }
             continue;
           }
-          const bool is_section =
-              std::any_of(entries_.begin(), entries_.end(),
-                          [&](const Entry& e) { return e.key.rfind(key + ".", 0) == 0; });
-          if (is_section && value.IsMap()) {
+          const bool section = is_section(key);
+          if (section && value.IsMap()) {
             walk(value, key);
-          } else if (is_section) {
+          } else if (section) {
             throw ConfigError(where + ": expected a map (a section), found " + scalar_text(value));
           } else {
             reject_unknown(key, file);

@@ -64,6 +64,13 @@ class ConfigSchema {
   nlohmann::ordered_json resolved() const;
   // One Markdown table row per key: key, default, meaning.
   std::string markdown_reference() const;
+  // Whether key is a declared key (not a section).
+  bool has_key(const std::string& key) const { return find(key) != nullptr; }
+  // Whether name is a section: the part before a dot of some declared key.
+  bool is_section(const std::string& name) const;
+  // The declared key or section nearest to a misspelt one, when one is close enough to
+  // suggest (edit distance at most max(3, length / 3)).
+  std::optional<std::string> nearest_key(const std::string& key) const;
 
  private:
   struct Entry {

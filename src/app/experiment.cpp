@@ -190,6 +190,56 @@ void declare_layout_sections(ConfigSchema& schema, ExperimentConfig& c) {
              "Also evaluate the unquantized model");
 }
 
+// A YAML value as JSON, for the echo of the resolved configuration: integers, numbers
+// and true/false keep their type, other scalars become strings.
+nlohmann::ordered_json yaml_to_json(const YAML::Node& node) {
+  if (node.IsMap()) {
+    nlohmann::ordered_json object = nlohmann::ordered_json::object();
+    for (const auto& item : node) {
+      object[item.first.as<std::string>()] = yaml_to_json(item.second);
+    }
+    return object;
+  }
+  if (node.IsSequence()) {
+    nlohmann::ordered_json list = nlohmann::ordered_json::array();
+    for (const YAML::Node& item : node) {
+      list.push_back(yaml_to_json(item));
+    }
+    return list;
+  }
+  if (!node.IsScalar()) {
+    return nullptr;
+  }
+  const std::string& text = node.Scalar();
+  if (text == "true" || text == "false") {
+    return text == "true";
+  }
+  int64_t integer = 0;
+  double number = 0.0;
+  if (YAML::convert<int64_t>::decode(node, integer)) {
+    return integer;
+  }
+  if (YAML::convert<double>::decode(node, number)) {
+    return number;
+  }
+  return text;
+}
+
+void declare_sweep_section(ConfigSchema& schema, ExperimentConfig& c) {
+  schema.add_custom(
+      "sweep",
+      "Runs of `magrq sweep`: dotted keys mapped to lists of values (a grid, first key "
+      "outermost), or points: a list of maps of dotted keys; see docs/sweeps.md",
+      [&c](const YAML::Node& node, const std::string& where) {
+        if (!node.IsMap()) {
+          throw ConfigError(where + ": expected a map of dotted keys to lists of values, found " +
+                            (node.IsSequence() ? "a list" : "'" + node.Scalar() + "'"));
+        }
+        c.sweep = yaml_to_json(node);
+      },
+      [&c] { return c.sweep; });
+}
+
 void check_combinations(const ExperimentConfig& c, const std::string& where) {
   if (c.model.path.empty()) {
     throw ConfigError(where + ": key model.path is missing; expected a Hugging Face Llama folder");
@@ -230,6 +280,7 @@ ConfigSchema declare_experiment_schema(ExperimentConfig& config) {
   declare_run_sections(schema, config);
   declare_method_sections(schema, config);
   declare_layout_sections(schema, config);
+  declare_sweep_section(schema, config);
   return schema;
 }
 
@@ -240,6 +291,10 @@ ExperimentConfig parse_experiment(const std::string& yaml, const std::string& wh
   } catch (const YAML::Exception& error) {
     throw ConfigError(where + ": invalid YAML: " + error.what());
   }
+  return parse_experiment(root, where);
+}
+
+ExperimentConfig parse_experiment(const YAML::Node& root, const std::string& where) {
   ExperimentConfig config;
   const ConfigSchema schema = declare_experiment_schema(config);
   schema.parse(root, where);
@@ -255,7 +310,12 @@ ExperimentConfig load_experiment(const std::filesystem::path& file) {
   }
   std::stringstream text;
   text << stream.rdbuf();
-  return parse_experiment(text.str(), file.string());
+  ExperimentConfig config = parse_experiment(text.str(), file.string());
+  if (!config.sweep.is_null()) {
+    throw ConfigError(file.string() + ": the file has a sweep section, which magrq run does not expand; "
+                      "run it with `magrq sweep " + file.string() + "`, or remove the section");
+  }
+  return config;
 }
 
 }  // namespace magrq::app

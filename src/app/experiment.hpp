@@ -98,16 +98,23 @@ struct ExperimentConfig {
   ParallelSection parallel;
   OutputSection output;
   EvaluationSection evaluation;
+  // The sweep: section as written (null when absent). `magrq sweep` expands it into runs
+  // (src/app/sweep.hpp); `magrq run` rejects a file that has one.
+  nlohmann::ordered_json sweep = nullptr;
 };
 
 // Declares every key of the experiment file, bound to the fields of config.
 ConfigSchema declare_experiment_schema(ExperimentConfig& config);
 
 // Reads and checks an experiment file. Relative paths in it are resolved against the
-// current folder. Throws ConfigError naming the file, line and key.
+// current folder. Throws ConfigError naming the file, line and key, and for a file with
+// a sweep: section, which only `magrq sweep` runs.
 ExperimentConfig load_experiment(const std::filesystem::path& file);
 
 // Parses an experiment from YAML text (for tests); `where` names it in messages.
 ExperimentConfig parse_experiment(const std::string& yaml, const std::string& where);
+
+// Parses an experiment from a YAML tree (a sweep point); `where` names it in messages.
+ExperimentConfig parse_experiment(const YAML::Node& root, const std::string& where);
 
 }  // namespace magrq::app
