@@ -1,0 +1,348 @@
+#include "app/report_plots.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <map>
+#include <optional>
+#include <set>
+
+#include "core/error.hpp"
+
+namespace magrq::app {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// Above these counts a grouped bar chart has bars too thin to read (a few pixels at the
+// default 720 px width), so the data is drawn as lines instead.
+constexpr size_t kMaxMagrBarModules = 60;
+constexpr size_t kMaxRunErrorBars = 120;
+constexpr size_t kMaxComparisonBars = 96;
+// Series per comparison chart: the palette has eight colours and marker shapes.
+constexpr size_t kMaxRunsPerChart = 8;
+
+std::string fixed_text(double value, int digits) {
+  char text[40];
+  std::snprintf(text, sizeof(text), "%.*f", digits, value);
+  return text;
+}
+
+int layer_count(const RunSummary& run) {
+  int count = 0;
+  for (const ModuleSummary& module : run.modules) {
+    count = std::max(count, module.layer + 1);
+  }
+  return count;
+}
+
+// Module types in the order they first appear (the modules are sorted by layer, then
+// in the decoder layer's order).
+std::vector<std::string> module_types(const RunSummary& run) {
+  std::vector<std::string> types;
+  for (const ModuleSummary& module : run.modules) {
+    if (std::find(types.begin(), types.end(), module.module) == types.end()) {
+      types.push_back(module.module);
+    }
+  }
+  return types;
+}
+
+Plot magr_bars(const RunSummary& run, const std::string& file) {
+  svg::BarChart chart;
+  chart.title = "max |w| before and after MagR: " + run.name;
+  chart.x_label = "module (layer.module)";
+  chart.y_label = "max |w|";
+  svg::BarSeries before{"before MagR", {}};
+  svg::BarSeries after{"after MagR", {}};
+  for (const ModuleSummary& module : run.modules) {
+    chart.categories.push_back(module.label());
+    before.values.push_back(module.max_abs_before);
+    after.values.push_back(module.max_abs_after);
+  }
+  chart.series = {before, after};
+  const std::string caption = "Largest weight magnitude of each module before and after MagR (over all of the "
+                              "module's output channels). A lower bar after MagR means a narrower range for the "
+                              "quantization grid.";
+  return {file, chart.title, caption, svg::render_bar_chart(chart)};
+}
+
+Plot magr_lines(const RunSummary& run, const std::string& file) {
+  const int layers = layer_count(run);
+  svg::LineChart chart;
+  chart.title = "max |w| per layer before and after MagR: " + run.name;
+  chart.x_label = "layer";
+  chart.y_label = "max |w| over the layer's modules";
+  chart.options.y_includes_zero = true;
+  svg::LineSeries before{"before MagR", {}, {}};
+  svg::LineSeries after{"after MagR", {}, {}};
+  for (int layer = 0; layer < layers; ++layer) {
+    before.x.push_back(layer);
+    after.x.push_back(layer);
+    before.y.push_back(kNaN);
+    after.y.push_back(kNaN);
+  }
+  for (const ModuleSummary& module : run.modules) {
+    double& b = before.y[static_cast<size_t>(module.layer)];
+    double& a = after.y[static_cast<size_t>(module.layer)];
+    b = std::isnan(b) ? module.max_abs_before : std::max(b, module.max_abs_before);
+    a = std::isnan(a) ? module.max_abs_after : std::max(a, module.max_abs_after);
+  }
+  chart.series = {before, after};
+  const std::string caption = "Largest weight magnitude per layer (the max over all of the layer's modules and "
+                              "output channels) before and after MagR.";
+  return {file, chart.title, caption, svg::render_line_chart(chart)};
+}
+
+double relative_error_of(const RunSummary& run, int layer, const std::string& type) {
+  for (const ModuleSummary& module : run.modules) {
+    if (module.layer == layer && module.module == type) {
+      return module.relative_error();
+    }
+  }
+  return kNaN;  // the run has no such module (for example, skipped by an override)
+}
+
+const char* kErrorMeaning =
+    "Relative output error of a module: tr((W - Q) H (W - Q)^T) / tr(W H W^T), with W the original weights, Q the "
+    "quantized ones and H the calibration Hessian X^T X, so 1e-2 means the quantized module's outputs on the "
+    "calibration data are off by 1% of their energy. Log scale: each grid step is a factor of 10 (or 2 and 5).";
+
+std::vector<std::string> modules_of_runs(const std::vector<const RunSummary*>& runs) {
+  std::vector<std::string> labels;
+  for (const RunSummary* run : runs) {
+    for (const ModuleSummary& module : run->modules) {
+      if (std::find(labels.begin(), labels.end(), module.label()) == labels.end()) {
+        labels.push_back(module.label());
+      }
+    }
+  }
+  return labels;
+}
+
+double relative_error_by_label(const RunSummary& run, const std::string& label) {
+  for (const ModuleSummary& module : run.modules) {
+    if (module.label() == label) {
+      return module.relative_error();
+    }
+  }
+  return kNaN;
+}
+
+Plot comparison_error_plot(const std::vector<const RunSummary*>& runs, const std::vector<std::string>& names,
+                           const std::string& title, const std::string& file) {
+  const std::vector<std::string> modules = modules_of_runs(runs);
+  const std::string y_label = "relative output error (log scale)";
+  if (modules.size() * runs.size() <= kMaxComparisonBars) {
+    svg::BarChart chart;
+    chart.title = title;
+    chart.x_label = "module (layer.module)";
+    chart.y_label = y_label;
+    chart.categories = modules;
+    chart.options.log_y = true;
+    for (size_t r = 0; r < runs.size(); ++r) {
+      svg::BarSeries series{names[r], {}};
+      for (const std::string& module : modules) {
+        series.values.push_back(relative_error_by_label(*runs[r], module));
+      }
+      chart.series.push_back(series);
+    }
+    return {file, title, std::string("One bar per run and module. ") + kErrorMeaning, svg::render_bar_chart(chart)};
+  }
+  svg::LineChart chart;
+  chart.title = title;
+  chart.x_label = "module (layer.module)";
+  chart.y_label = y_label;
+  chart.x_categories = modules;
+  chart.options.log_y = true;
+  chart.options.width = 900;
+  for (size_t r = 0; r < runs.size(); ++r) {
+    svg::LineSeries series{names[r], {}, {}};
+    for (size_t m = 0; m < modules.size(); ++m) {
+      series.x.push_back(static_cast<double>(m));
+      series.y.push_back(relative_error_by_label(*runs[r], modules[m]));
+    }
+    chart.series.push_back(series);
+  }
+  const std::string caption = "One line per run over the modules in model order (the lines only guide the eye: "
+                              "neighbouring modules are not related). " + std::string(kErrorMeaning);
+  return {file, title, caption, svg::render_line_chart(chart)};
+}
+
+}  // namespace
+
+std::string slug(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    const bool keep = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+    out += keep ? c : '-';
+  }
+  return out.empty() ? "unnamed" : out;
+}
+
+std::string short_source(const std::string& source) {
+  const size_t colon = source.find(':');
+  const std::string kind = colon == std::string::npos ? "" : source.substr(0, colon + 1);
+  const std::string rest = colon == std::string::npos ? source : source.substr(colon + 1);
+  const size_t range = rest.rfind('@');
+  const std::string path = range == std::string::npos ? rest : rest.substr(0, range);
+  const std::string suffix = range == std::string::npos ? "" : rest.substr(range);
+  const size_t slash = path.find_last_of('/');
+  return kind + (slash == std::string::npos ? path : path.substr(slash + 1)) + suffix;
+}
+
+Plot magr_plot(const RunSummary& run, const std::string& file) {
+  return run.modules.size() <= kMaxMagrBarModules ? magr_bars(run, file) : magr_lines(run, file);
+}
+
+Plot run_error_plot(const RunSummary& run, const std::string& file) {
+  const int layers = layer_count(run);
+  const std::vector<std::string> types = module_types(run);
+  const std::string title = "Relative output error per module: " + run.name;
+  const std::string y_label = "relative output error (log scale)";
+  if (static_cast<size_t>(layers) * types.size() <= kMaxRunErrorBars) {
+    svg::BarChart chart;
+    chart.title = title;
+    chart.x_label = "layer";
+    chart.y_label = y_label;
+    chart.options.log_y = true;
+    for (int layer = 0; layer < layers; ++layer) {
+      chart.categories.push_back("layer " + std::to_string(layer));
+    }
+    for (const std::string& type : types) {
+      svg::BarSeries series{type, {}};
+      for (int layer = 0; layer < layers; ++layer) {
+        series.values.push_back(relative_error_of(run, layer, type));
+      }
+      chart.series.push_back(series);
+    }
+    return {file, title, std::string("Bars grouped by layer, one bar per module type. ") + kErrorMeaning,
+            svg::render_bar_chart(chart)};
+  }
+  svg::LineChart chart;
+  chart.title = title;
+  chart.x_label = "layer";
+  chart.y_label = y_label;
+  chart.options.log_y = true;
+  for (const std::string& type : types) {
+    svg::LineSeries series{type, {}, {}};
+    for (int layer = 0; layer < layers; ++layer) {
+      series.x.push_back(layer);
+      series.y.push_back(relative_error_of(run, layer, type));
+    }
+    chart.series.push_back(series);
+  }
+  return {file, title, std::string("One line per module type over the layers. ") + kErrorMeaning,
+          svg::render_line_chart(chart)};
+}
+
+std::vector<Plot> comparison_error_plots(const std::vector<RunSummary>& runs, const std::vector<std::string>& names) {
+  MAGRQ_CHECK(runs.size() == names.size(), runs.size(), " runs, ", names.size(), " names");
+  std::map<int, std::vector<size_t>> by_bits;
+  for (size_t r = 0; r < runs.size(); ++r) {
+    by_bits[runs[r].bits].push_back(r);
+  }
+  std::vector<Plot> plots;
+  for (const auto& [bits, indices] : by_bits) {
+    const size_t chunks = (indices.size() + kMaxRunsPerChart - 1) / kMaxRunsPerChart;
+    for (size_t chunk = 0; chunk < chunks; ++chunk) {
+      std::vector<const RunSummary*> chunk_runs;
+      std::vector<std::string> chunk_names;
+      for (size_t i = chunk * kMaxRunsPerChart; i < std::min(indices.size(), (chunk + 1) * kMaxRunsPerChart); ++i) {
+        chunk_runs.push_back(&runs[indices[i]]);
+        chunk_names.push_back(names[indices[i]]);
+      }
+      const std::string part = chunks > 1 ? " (part " + std::to_string(chunk + 1) + " of " +
+                                                std::to_string(chunks) + ")" : "";
+      const std::string file = "error-w" + std::to_string(bits) +
+                               (chunks > 1 ? "-" + std::to_string(chunk + 1) : "") + ".svg";
+      plots.push_back(comparison_error_plot(chunk_runs, chunk_names,
+                                            "Relative output error per module, " + std::to_string(bits) + "-bit runs" +
+                                                part,
+                                            file));
+    }
+  }
+  return plots;
+}
+
+std::vector<Plot> perplexity_plots(const std::vector<RunSummary>& runs) {
+  std::set<int> all_bits;
+  std::vector<std::string> sources;
+  for (const RunSummary& run : runs) {
+    all_bits.insert(run.bits);
+    for (const PerplexitySummary& p : run.perplexity) {
+      if (std::find(sources.begin(), sources.end(), p.source) == sources.end()) {
+        sources.push_back(p.source);
+      }
+    }
+  }
+  std::vector<Plot> plots;
+  if (all_bits.size() < 2) {
+    return plots;
+  }
+  std::set<std::string> used_files;
+  for (const std::string& source : sources) {
+    svg::LineChart chart;
+    chart.title = "Perplexity against bits: " + short_source(source);
+    chart.x_label = "bits per weight";
+    chart.y_label = "perplexity (log scale)";
+    chart.options.log_y = true;
+    chart.x_ticks.assign(all_bits.begin(), all_bits.end());
+
+    std::vector<std::string> notes;
+    std::vector<std::string> methods;
+    std::map<std::string, std::map<int, std::pair<double, std::string>>> points;  // method -> bits -> (ppl, run)
+    std::optional<double> full_precision;
+    for (const RunSummary& run : runs) {
+      for (const PerplexitySummary& p : run.perplexity) {
+        if (p.source != source) {
+          continue;
+        }
+        const std::string method = run.method_label();
+        if (std::find(methods.begin(), methods.end(), method) == methods.end()) {
+          methods.push_back(method);
+        }
+        auto [entry, inserted] = points[method].try_emplace(run.bits, p.quantized, run.name);
+        if (!inserted) {
+          notes.push_back("runs " + entry->second.second + " and " + run.name + " are both " + method + " at " +
+                          std::to_string(run.bits) + " bits; the plot shows " + entry->second.second);
+        }
+        if (p.full_precision && !full_precision) {
+          full_precision = p.full_precision;
+        } else if (p.full_precision && std::abs(*p.full_precision - *full_precision) > 1e-9 * *full_precision) {
+          notes.push_back("run " + run.name + " has full-precision perplexity " + fixed_text(*p.full_precision, 4) +
+                          ", not " + fixed_text(*full_precision, 4) + " as the reference line; its model or "
+                          "evaluation differs");
+        }
+      }
+    }
+    for (const std::string& method : methods) {
+      svg::LineSeries series{method, {}, {}};
+      for (const auto& [bits, value] : points[method]) {
+        series.x.push_back(bits);
+        series.y.push_back(value.first);
+      }
+      chart.series.push_back(series);
+    }
+    if (full_precision) {
+      chart.references.push_back({"full precision " + fixed_text(*full_precision, 4), *full_precision});
+    }
+    std::string file = "perplexity-" + slug(short_source(source)) + ".svg";
+    if (!used_files.insert(file).second) {
+      file = "perplexity-" + std::to_string(plots.size() + 1) + "-" + slug(short_source(source)) + ".svg";
+    }
+    const std::string caption = "Perplexity of the quantized model on " + short_source(source) +
+                                " against bits per weight, one line per method; lower is better. Log scale, since "
+                                "perplexity grows by orders of magnitude at 2 bits." +
+                                (full_precision ? " The dashed line is the unquantized model." : "");
+    Plot plot{file, chart.title, caption, svg::render_line_chart(chart)};
+    plot.rendered.notes.insert(plot.rendered.notes.end(), notes.begin(), notes.end());
+    plots.push_back(std::move(plot));
+  }
+  return plots;
+}
+
+}  // namespace magrq::app

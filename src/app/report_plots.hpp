@@ -1,0 +1,47 @@
+// The charts of run reports, built from run summaries: MagR's effect on max |w|, the
+// output error per module and perplexity against bits.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "app/report_runs.hpp"
+#include "app/svg_plot.hpp"
+
+namespace magrq::app {
+
+// One chart of a report: its file name under plots/, a title for the Markdown heading,
+// a caption that says what is plotted, and the rendered SVG with its notes.
+struct Plot {
+  std::string file;
+  std::string title;
+  std::string caption;
+  svg::Rendered rendered;
+};
+
+// max |w| of each module before and after MagR, as bars per module (layer.module), or,
+// for more than 60 modules, as lines over the layers of the max over each layer's modules.
+Plot magr_plot(const RunSummary& run, const std::string& file);
+
+// The relative output error of one run's modules: bars grouped by layer with one bar
+// per module type, or lines over the layers when there are more than 120 modules.
+Plot run_error_plot(const RunSummary& run, const std::string& file);
+
+// The relative output error per module of several runs, one chart per bit width with
+// at most eight runs each (names[i] is run i's legend text): grouped bars when a chart
+// has at most 96 bars, else one line per run over the modules.
+std::vector<Plot> comparison_error_plots(const std::vector<RunSummary>& runs, const std::vector<std::string>& names);
+
+// Perplexity against bits, one chart per evaluation source and one line per method
+// (RunSummary::method_label), with the full-precision perplexity as a reference line.
+// Empty when all runs have the same bits.
+std::vector<Plot> perplexity_plots(const std::vector<RunSummary>& runs);
+
+// A file-name-safe form of text: letters, digits, '.', '_' and '-' kept, others '-'.
+std::string slug(std::string_view text);
+
+// The short form of a text source for titles: KIND:PATH[@RANGE] without the folders of PATH.
+std::string short_source(const std::string& source);
+
+}  // namespace magrq::app
