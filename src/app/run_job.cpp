@@ -12,6 +12,7 @@
 #include <mutex>
 
 #include "app/experiment.hpp"
+#include "app/report_compare.hpp"
 #include "app/run_report.hpp"
 #include "app/run_settings.hpp"
 #include "core/error.hpp"
@@ -583,6 +584,13 @@ void RunJob::finish_report() {
   ExperimentConfig copy = config_;
   report_.write(config_.output.dir, declare_experiment_schema(copy).resolved(), plan_, *journal_);
   report_.log_summary();
+  // report.json and report.md hold the numbers already, so a failed plot costs only the
+  // plots section of report.md, never the run.
+  try {
+    write_run_plots(config_.output.dir);
+  } catch (const std::exception& error) {
+    spdlog::warn("report: plots not written to {}: {}", config_.output.dir, error.what());
+  }
 }
 
 // Threads per rank: the configured count, or the node's cores shared among the ranks the
