@@ -16,11 +16,13 @@ using CommandTable = std::map<const CLI::App*, std::function<int()>>;
 void add_eval_command(CLI::App& root, CommandTable& table);
 void add_generate_command(CLI::App& root, CommandTable& table);
 void add_layer_command(CLI::App& root, CommandTable& table);
+void add_report_command(CLI::App& root, CommandTable& table);
 void add_run_command(CLI::App& root, CommandTable& table);
 void add_verify_command(CLI::App& root, CommandTable& table);
 void add_hessians_command(CLI::App& root, CommandTable& table);
 void add_synth_command(CLI::App& root, CommandTable& table);
 void add_synth_layer_command(CLI::App& root, CommandTable& table);
+void add_sweep_command(CLI::App& root, CommandTable& table);
 void add_tokenize_command(CLI::App& root, CommandTable& table);
 
 }  // namespace magrq::app

@@ -44,11 +44,13 @@ int main(int argc, char** argv) {
   magrq::app::add_eval_command(root, table);
   magrq::app::add_generate_command(root, table);
   magrq::app::add_layer_command(root, table);
+  magrq::app::add_report_command(root, table);
   magrq::app::add_run_command(root, table);
   magrq::app::add_verify_command(root, table);
   magrq::app::add_hessians_command(root, table);
   magrq::app::add_synth_command(root, table);
   magrq::app::add_synth_layer_command(root, table);
+  magrq::app::add_sweep_command(root, table);
   magrq::app::add_tokenize_command(root, table);
 
   try {
