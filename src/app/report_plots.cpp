@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <tuple>
 
 #include "core/error.hpp"
 
@@ -251,9 +252,18 @@ std::vector<Plot> comparison_error_plots(const std::vector<RunSummary>& runs, co
     for (size_t chunk = 0; chunk < chunks; ++chunk) {
       std::vector<const RunSummary*> chunk_runs;
       std::vector<std::string> chunk_names;
+      std::set<std::string> methods;
       for (size_t i = chunk * kMaxRunsPerChart; i < std::min(indices.size(), (chunk + 1) * kMaxRunsPerChart); ++i) {
         chunk_runs.push_back(&runs[indices[i]]);
         chunk_names.push_back(names[indices[i]]);
+        methods.insert(runs[indices[i]].method_label());
+      }
+      // Within one bit width the bits in each label repeat the title, so the method alone
+      // names a run, unless two runs share a method.
+      if (methods.size() == chunk_runs.size()) {
+        for (size_t i = 0; i < chunk_runs.size(); ++i) {
+          chunk_names[i] = chunk_runs[i]->method_label();
+        }
       }
       const std::string part = chunks > 1 ? " (part " + std::to_string(chunk + 1) + " of " +
                                                 std::to_string(chunks) + ")" : "";
@@ -296,6 +306,9 @@ std::vector<Plot> perplexity_plots(const std::vector<RunSummary>& runs) {
     std::vector<std::string> methods;
     std::map<std::string, std::map<int, std::pair<double, std::string>>> points;  // method -> bits -> (ppl, run)
     std::optional<double> full_precision;
+    // Lines sorted by quantizer, then per channel before groups, then without MagR first,
+    // so that the legend pairs each method with its MagR variant.
+    std::map<std::string, std::tuple<std::string, int, bool>> method_order;
     for (const RunSummary& run : runs) {
       for (const PerplexitySummary& p : run.perplexity) {
         if (p.source != source) {
@@ -304,6 +317,7 @@ std::vector<Plot> perplexity_plots(const std::vector<RunSummary>& runs) {
         const std::string method = run.method_label();
         if (std::find(methods.begin(), methods.end(), method) == methods.end()) {
           methods.push_back(method);
+          method_order.emplace(method, std::make_tuple(run.method, run.group_size, run.magr));
         }
         auto [entry, inserted] = points[method].try_emplace(run.bits, p.quantized, run.name);
         if (!inserted) {
@@ -319,6 +333,9 @@ std::vector<Plot> perplexity_plots(const std::vector<RunSummary>& runs) {
         }
       }
     }
+    std::stable_sort(methods.begin(), methods.end(), [&](const std::string& a, const std::string& b) {
+      return method_order.at(a) < method_order.at(b);
+    });
     for (const std::string& method : methods) {
       svg::LineSeries series{method, {}, {}};
       for (const auto& [bits, value] : points[method]) {

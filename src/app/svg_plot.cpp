@@ -493,45 +493,51 @@ std::vector<double> log_ticks(double low, double high) {
   if (last_decade == first_decade) {
     ++last_decade;
   }
-  std::vector<double> ticks;
   const int decades = last_decade - first_decade;
-  if (decades <= 2) {
-    // Within two decades, 1-2-5 steps give enough labels, and the axis ends at the
-    // nearest such step outside the data instead of a whole decade.
-    std::vector<double> candidates;
-    for (int d = first_decade; d <= last_decade; ++d) {
-      for (double m : {1.0, 2.0, 5.0}) {
-        candidates.push_back(m * std::pow(10.0, d));
-      }
-    }
-    const double tolerance = 1e-9;
-    double lower = candidates.front();
-    double upper = candidates.back();
-    for (double c : candidates) {
-      if (c <= low * (1 + tolerance)) {
-        lower = c;
-      }
-    }
-    for (auto it = candidates.rbegin(); it != candidates.rend(); ++it) {
-      if (*it >= high * (1 - tolerance)) {
-        upper = *it;
-      }
-    }
-    if (upper <= lower) {
-      upper = *std::upper_bound(candidates.begin(), candidates.end(), lower);
-    }
-    for (double c : candidates) {
-      if (c >= lower && c <= upper) {
-        ticks.push_back(c);
-      }
+  if (decades > 4) {
+    // Wide ranges end at whole decades and, past eight decades, label every k-th decade
+    // so that the labels do not crowd.
+    const int stride = (decades + 7) / 8;
+    last_decade = first_decade + stride * ((decades + stride - 1) / stride);
+    std::vector<double> ticks;
+    for (int d = first_decade; d <= last_decade; d += stride) {
+      ticks.push_back(std::pow(10.0, d));
     }
     return ticks;
   }
-  // Past eight decades, label every k-th decade so that labels do not crowd.
-  const int stride = (decades + 7) / 8;
-  last_decade = first_decade + stride * ((decades + stride - 1) / stride);
-  for (int d = first_decade; d <= last_decade; d += stride) {
-    ticks.push_back(std::pow(10.0, d));
+  // Up to four decades, the axis ends at the nearest 1-2-5 step outside the data, so the
+  // data fills the plot, instead of at a whole decade.
+  std::vector<double> candidates;
+  for (int d = first_decade; d <= last_decade; ++d) {
+    for (double m : {1.0, 2.0, 5.0}) {
+      candidates.push_back(m * std::pow(10.0, d));
+    }
+  }
+  const double tolerance = 1e-9;
+  double lower = candidates.front();
+  for (double c : candidates) {
+    if (c <= low * (1 + tolerance)) {
+      lower = c;
+    }
+  }
+  double upper = candidates.back();
+  for (auto it = candidates.rbegin(); it != candidates.rend(); ++it) {
+    if (*it >= high * (1 - tolerance)) {
+      upper = *it;
+    }
+  }
+  if (upper <= lower) {
+    upper = *std::upper_bound(candidates.begin(), candidates.end(), lower);
+  }
+  // Within two decades every 1-2-5 step gets a label; beyond, the two ends and the
+  // powers of ten between them.
+  std::vector<double> ticks;
+  for (double c : candidates) {
+    const bool inside = c > lower && c < upper;
+    const bool power_of_ten = std::abs(std::log10(c) - std::round(std::log10(c))) < 1e-9;
+    if (c == lower || c == upper || (inside && (decades <= 2 || power_of_ten))) {
+      ticks.push_back(c);
+    }
   }
   return ticks;
 }
