@@ -1,5 +1,6 @@
 #include "app/experiment.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -54,11 +55,79 @@ void declare_run_sections(ConfigSchema& schema, ExperimentConfig& c) {
   schema.add("store.reuse", &c.store.reuse, "Reuse a store whose fingerprint matches this run");
 }
 
+// A list of distinct numbers, each in (low, high). `what` names the file and key.
+std::vector<double> parse_numbers(const YAML::Node& node, const std::string& what, double low, double high) {
+  if (!node.IsSequence() || node.size() == 0) {
+    throw ConfigError(what + ": expected a non-empty list of numbers");
+  }
+  std::vector<double> values;
+  for (const YAML::Node& item : node) {
+    double value = 0.0;
+    try {
+      value = item.as<double>();
+    } catch (const YAML::BadConversion&) {
+      throw ConfigError(what + ": '" + item.Scalar() + "' is not a number");
+    }
+    if (!(value > low && value < high)) {
+      throw ConfigError(what + ": " + item.Scalar() + " is out of range; expected a number greater than " +
+                        nlohmann::json(low).dump() + " and less than " + nlohmann::json(high).dump() +
+                        (value == 0.0 ? " (no MagR is always a candidate and is not listed)" : ""));
+    }
+    if (std::find(values.begin(), values.end(), value) != values.end()) {
+      throw ConfigError(what + ": " + item.Scalar() + " is listed twice");
+    }
+    values.push_back(value);
+  }
+  return values;
+}
+
+AlphaSetting parse_alpha(const YAML::Node& node, const std::string& where) {
+  const std::string what = where + ": key magr.alpha";
+  AlphaSetting setting;
+  if (node.IsSequence()) {
+    setting.kind = AlphaSetting::Kind::search_absolute;
+    setting.values = parse_numbers(node, what, 0.0, 1e6);
+    return setting;
+  }
+  const std::string text = node.IsScalar() ? node.Scalar() : std::string();
+  if (node.IsNull() || text == "auto") {
+    return setting;
+  }
+  if (text == "published") {
+    setting.kind = AlphaSetting::Kind::published;
+    return setting;
+  }
+  double value = 0.0;
+  try {
+    value = node.as<double>();
+  } catch (const YAML::BadConversion&) {
+    throw ConfigError(what + ": '" + text + "' is not valid; expected auto, published, a number or a list of numbers");
+  }
+  if (!(value >= 0.0 && value <= 1e6)) {
+    throw ConfigError(what + ": " + text + " is out of range; expected a value from 0 to 1e6");
+  }
+  setting.kind = AlphaSetting::Kind::fixed;
+  setting.values = {value};
+  return setting;
+}
+
 void declare_method_sections(ConfigSchema& schema, ExperimentConfig& c) {
   schema.add("magr.enabled", &c.magr.enabled, "Run MagR before quantizing");
-  schema.add("magr.alpha", &c.magr.alpha,
-             "l-inf weight on H normalised to lambda_max = 1; auto: 1e-3 per channel, 1e-4 with groups",
-             in_range<double>(0.0, 1e6));
+  schema.add_custom(
+      "magr.alpha",
+      "auto: search magr.auto_candidates per output row and keep the lowest output error, with no MagR "
+      "always a candidate; published: 1e-3 per channel, 1e-4 with groups; a number: that alpha; a list: "
+      "search those alphas. Alphas are on H normalised to lambda_max = 1",
+      [&c](const YAML::Node& node, const std::string& where) { c.magr.alpha = parse_alpha(node, where); },
+      [&c] { return c.magr.alpha.to_json(); });
+  schema.add_custom(
+      "magr.auto_candidates",
+      "Candidates of alpha auto, as multiples of each row's zeroing alpha (the alpha at which MagR sets the "
+      "whole row to 0), each in (0, 1)",
+      [&c](const YAML::Node& node, const std::string& where) {
+        c.magr.auto_candidates = parse_numbers(node, where + ": key magr.auto_candidates", 0.0, 1.0);
+      },
+      [&c] { return nlohmann::ordered_json(c.magr.auto_candidates); });
   schema.add("magr.iterations", &c.magr.iterations, "Proximal gradient iterations",
              in_range<int>(0, 100000));
   schema.add("magr.accelerated", &c.magr.accelerated, "Accelerated (FISTA with restart) solver");
@@ -316,6 +385,20 @@ ExperimentConfig load_experiment(const std::filesystem::path& file) {
                       "run it with `magrq sweep " + file.string() + "`, or remove the section");
   }
   return config;
+}
+
+nlohmann::ordered_json AlphaSetting::to_json() const {
+  switch (kind) {
+    case Kind::search_relative:
+      return "auto";
+    case Kind::published:
+      return "published";
+    case Kind::fixed:
+      return values.front();
+    case Kind::search_absolute:
+      return values;
+  }
+  return nullptr;
 }
 
 }  // namespace magrq::app

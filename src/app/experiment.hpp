@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "app/config_schema.hpp"
+#include "core/alpha_search.hpp"
 
 namespace magrq::app {
 
@@ -32,9 +33,26 @@ struct StoreSection {
   bool reuse = true;                // reuse a matching store instead of recomputing it
 };
 
+// How magr.alpha chooses MagR's l-inf weight.
+struct AlphaSetting {
+  enum class Kind {
+    search_relative,  // auto: search magr.auto_candidates, multiples of each row's zeroing alpha
+    published,        // the published fixed values: 1e-3 per channel, 1e-4 with groups
+    fixed,            // one number: that alpha for every module, no search
+    search_absolute,  // a list of numbers: search those alphas (no MagR is always a candidate)
+  };
+  Kind kind = Kind::search_relative;
+  std::vector<double> values;  // fixed: one value; search_absolute: the candidates
+
+  nlohmann::ordered_json to_json() const;
+};
+
 struct MagrSection {
   bool enabled = true;
-  std::optional<double> alpha;       // auto: 1e-3 per channel, 1e-4 with groups
+  AlphaSetting alpha;
+  // Candidates of `alpha: auto`, as multiples of each row's zeroing alpha (the alpha at
+  // which MagR erases the row); see docs/magr.md for how the default was chosen.
+  std::vector<double> auto_candidates = AlphaSearchOptions::default_relative_candidates();
   int iterations = 150;  // the l-inf norm is taken per quantization group (per row without groups)
   bool accelerated = true;
   double tolerance = 0.0;

@@ -27,6 +27,21 @@ std::string scientific(double value) {
   return text;
 }
 
+nlohmann::ordered_json alpha_search_json(const AlphaSearchSummary& summary) {
+  nlohmann::ordered_json candidates = nlohmann::ordered_json::array();
+  for (const AlphaCandidate& c : summary.candidates) {
+    candidates.push_back({{"value", c.value},
+                          {"output_error", c.output_error},
+                          {"rows_chosen", c.rows_chosen},
+                          {"iterations", c.iterations},
+                          {"max_abs_after", c.max_abs_after},
+                          {"seconds", c.magr_seconds + c.quantize_seconds}});
+  }
+  return {{"scale", alpha_scale_name(summary.scale)},
+          {"median_zeroing_alpha", summary.median_zeroing_alpha},
+          {"candidates", candidates}};
+}
+
 }  // namespace
 
 nlohmann::ordered_json item_statistics(const dist::WorkItem& item, const dist::ModuleSpec& module,
@@ -60,6 +75,9 @@ nlohmann::ordered_json item_statistics(const dist::WorkItem& item, const dist::M
       {"rank", rank},
       {"events", events},
   };
+  if (result.alpha_search) {
+    statistics["magr_alpha"] = alpha_search_json(*result.alpha_search);
+  }
   if (result.magr) {
     statistics["magr_iterations"] = result.magr->iterations;
     statistics["magr_objective_before"] = result.magr->objective_before;

@@ -1,5 +1,6 @@
 #include "app/run_settings.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <regex>
 
@@ -70,14 +71,43 @@ std::vector<dist::ModuleSpec> resolve_modules(const ExperimentConfig& config,
   return modules;
 }
 
+namespace {
+
+// A fixed alpha, or the alpha search with one fixed-alpha solve's iteration budget.
+void set_alpha(const ExperimentConfig& config, const dist::ModuleSettings& s, PipelineOptions& options) {
+  const AlphaSetting& alpha = config.magr.alpha;
+  switch (alpha.kind) {
+    case AlphaSetting::Kind::published:
+      options.magr_options.alpha = MagrOptions::default_alpha(s.group_size);
+      return;
+    case AlphaSetting::Kind::fixed:
+      options.magr_options.alpha = alpha.values.front();
+      return;
+    case AlphaSetting::Kind::search_relative:
+    case AlphaSetting::Kind::search_absolute:
+      break;
+  }
+  AlphaSearchOptions search;
+  const bool relative = alpha.kind == AlphaSetting::Kind::search_relative;
+  search.scale = relative ? AlphaScale::zeroing : AlphaScale::absolute;
+  search.candidates = relative ? config.magr.auto_candidates : alpha.values;
+  search.split_iterations(std::max(config.magr.iterations, 1), search.candidates.size());
+  search.accelerated = config.magr.accelerated;
+  search.tolerance = config.magr.tolerance;
+  search.baseline_range_shrink = config.quantizer.range_shrink.value_or(1.0);
+  options.alpha_search = search;
+}
+
+}  // namespace
+
 PipelineOptions module_pipeline(const ExperimentConfig& config, const dist::ModuleSpec& module) {
   const dist::ModuleSettings& s = module.settings;
   PipelineOptions options;
   options.magr = s.magr;
-  options.magr_options.alpha = config.magr.alpha.value_or(MagrOptions::default_alpha(s.group_size));
   options.magr_options.iterations = config.magr.iterations;
   options.magr_options.accelerated = config.magr.accelerated;
   options.magr_options.tolerance = config.magr.tolerance;
+  set_alpha(config, s, options);
   options.method = parse_method(s.method);
   QuantGridOptions& grid = options.gptq.grid;
   grid.bits = s.bits;
@@ -106,8 +136,8 @@ model::GptqExportOptions export_options(const ExperimentConfig& config) {
   options.damp_percent = config.quantizer.damp_percent;
   options.max_shard_bytes = static_cast<uint64_t>(config.output.shard_size_gib * (1ull << 30));
   nlohmann::ordered_json magr = {{"enabled", config.magr.enabled},
-                                 {"alpha", config.magr.alpha ? nlohmann::ordered_json(*config.magr.alpha)
-                                                             : nlohmann::ordered_json("auto")},
+                                 {"alpha", config.magr.alpha.to_json()},
+                                 {"auto_candidates", config.magr.auto_candidates},
                                  {"alpha_normalisation", "H / lambda_max(H)"},
                                  {"iterations", config.magr.iterations},
                                  {"accelerated", config.magr.accelerated}};
