@@ -22,6 +22,7 @@ void add_verify_command(CLI::App& root, CommandTable& table);
 void add_hessians_command(CLI::App& root, CommandTable& table);
 void add_synth_command(CLI::App& root, CommandTable& table);
 void add_synth_layer_command(CLI::App& root, CommandTable& table);
+void add_sweep_command(CLI::App& root, CommandTable& table);
 void add_tokenize_command(CLI::App& root, CommandTable& table);
 
 }  // namespace magrq::app

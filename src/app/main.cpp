@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
   magrq::app::add_hessians_command(root, table);
   magrq::app::add_synth_command(root, table);
   magrq::app::add_synth_layer_command(root, table);
+  magrq::app::add_sweep_command(root, table);
   magrq::app::add_tokenize_command(root, table);
 
   try {

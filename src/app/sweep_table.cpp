@@ -1,0 +1,279 @@
+#include "app/sweep_table.hpp"
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "core/error.hpp"
+
+namespace magrq::app {
+
+namespace {
+
+std::string format_number(double value, const char* format) {
+  char text[64];
+  std::snprintf(text, sizeof(text), format, value);
+  return text;
+}
+
+std::string fixed4(double value) { return format_number(value, "%.4f"); }
+std::string scientific(double value) { return format_number(value, "%.4e"); }
+
+const nlohmann::ordered_json* find_value(const nlohmann::ordered_json& root, const std::string& key) {
+  const nlohmann::ordered_json* node = &root;
+  std::stringstream stream(key);
+  for (std::string part; std::getline(stream, part, '.');) {
+    if (!node->is_object() || !node->contains(part)) {
+      return nullptr;
+    }
+    node = &(*node)[part];
+  }
+  return node;
+}
+
+std::string value_text(const nlohmann::ordered_json& value) {
+  return value.is_string() ? value.get<std::string>() : value.dump();
+}
+
+// Rows that chose no MagR (the candidate 0) in one item's alpha search, and the rows
+// searched; nothing when the item has no search.
+std::optional<std::pair<int64_t, int64_t>> rows_without_magr(const nlohmann::ordered_json& item) {
+  const auto search = item.find("magr_alpha");
+  if (search == item.end() || !search->contains("candidates")) {
+    return std::nullopt;
+  }
+  int64_t without = 0;
+  int64_t total = 0;
+  for (const auto& candidate : (*search)["candidates"]) {
+    const int64_t rows = candidate.value("rows_chosen", int64_t{0});
+    total += rows;
+    if (candidate.value("value", -1.0) == 0.0) {
+      without += rows;
+    }
+  }
+  return std::make_pair(without, total);
+}
+
+struct ModuleSums {
+  double error = 0.0;
+  double energy = 0.0;
+  int64_t rows_without_magr = 0;
+  int64_t searched_rows = 0;
+};
+
+void add_item_figures(const nlohmann::ordered_json& items, PointResults& results) {
+  std::map<std::string, ModuleSums> modules;
+  bool searched = false;
+  for (const auto& item : items) {
+    ModuleSums& sums = modules[item.at("name").get<std::string>()];
+    sums.error += item.at("output_error").get<double>();
+    sums.energy += item.at("reference_energy").get<double>();
+    if (const auto rows = rows_without_magr(item)) {
+      searched = true;
+      sums.rows_without_magr += rows->first;
+      sums.searched_rows += rows->second;
+    }
+  }
+  results.modules = static_cast<int64_t>(modules.size());
+  double relative_sum = 0.0;
+  int64_t without_modules = 0;
+  int64_t without_rows = 0;
+  int64_t searched_rows = 0;
+  for (const auto& [name, sums] : modules) {
+    results.output_error += sums.error;
+    // A module with zero reference energy (all-zero weights or inputs) has no relative
+    // error; it counts as 0, as the run report's relative_error does.
+    relative_sum += sums.energy > 0 ? sums.error / sums.energy : 0.0;
+    without_modules += (sums.searched_rows > 0 && sums.rows_without_magr == sums.searched_rows) ? 1 : 0;
+    without_rows += sums.rows_without_magr;
+    searched_rows += sums.searched_rows;
+  }
+  results.mean_relative_error = modules.empty() ? 0.0 : relative_sum / static_cast<double>(modules.size());
+  if (searched) {
+    results.modules_without_magr = without_modules;
+    results.rows_without_magr = without_rows;
+    results.searched_rows = searched_rows;
+  }
+}
+
+std::string csv_field(const std::string& text) {
+  if (text.find_first_of(",\"\r\n") == std::string::npos) {
+    return text;
+  }
+  std::string quoted = "\"";
+  for (const char c : text) {
+    quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+  }
+  return quoted + "\"";
+}
+
+std::string markdown_cell(const std::string& text) {
+  std::string cell;
+  for (const char c : text) {
+    cell += c == '|' ? std::string("\\|") : c == '\n' ? std::string(" ") : std::string(1, c);
+  }
+  return cell;
+}
+
+// Column headers and, per row, the cells, shared by the CSV and Markdown writers.
+struct Grid {
+  std::vector<std::string> headers;
+  std::vector<std::vector<std::string>> cells;
+};
+
+Grid make_grid(const SweepTable& table) {
+  Grid grid;
+  grid.headers = {"index", "point"};
+  grid.headers.insert(grid.headers.end(), table.keys.begin(), table.keys.end());
+  grid.headers.push_back("status");
+  for (const std::string& source : table.sources) {
+    grid.headers.push_back("ppl fp " + source);
+    grid.headers.push_back("ppl quantized " + source);
+  }
+  for (const char* header : {"output error", "mean relative error", "modules"}) {
+    grid.headers.push_back(header);
+  }
+  if (table.has_alpha_search) {
+    grid.headers.push_back("modules without MagR");
+    grid.headers.push_back("rows without MagR");
+  }
+  grid.headers.push_back("store reused");
+  grid.headers.push_back("wall s");
+
+  for (const SweepRow& row : table.rows) {
+    std::vector<std::string> cells = {std::to_string(row.index), row.name};
+    cells.insert(cells.end(), row.values.begin(), row.values.end());
+    cells.push_back(row.results ? "done" : "missing");
+    const size_t figures = grid.headers.size() - cells.size();
+    if (!row.results) {
+      cells.resize(cells.size() + figures);
+      grid.cells.push_back(std::move(cells));
+      continue;
+    }
+    const PointResults& r = *row.results;
+    for (const std::string& source : table.sources) {
+      const auto found = std::find_if(r.perplexity.begin(), r.perplexity.end(),
+                                      [&](const PointResults::Perplexity& p) { return p.source == source; });
+      const bool has = found != r.perplexity.end();
+      cells.push_back(has && found->full_precision ? fixed4(*found->full_precision) : "");
+      cells.push_back(has ? fixed4(found->quantized) : "");
+    }
+    cells.push_back(scientific(r.output_error));
+    cells.push_back(scientific(r.mean_relative_error));
+    cells.push_back(std::to_string(r.modules));
+    if (table.has_alpha_search) {
+      cells.push_back(r.modules_without_magr ? std::to_string(*r.modules_without_magr) : "");
+      cells.push_back(r.rows_without_magr ? std::to_string(*r.rows_without_magr) + "/" +
+                                                std::to_string(*r.searched_rows)
+                                          : "");
+    }
+    cells.push_back(r.store_reused ? "yes" : "no");
+    cells.push_back(format_number(r.wall_seconds, "%.1f"));
+    grid.cells.push_back(std::move(cells));
+  }
+  return grid;
+}
+
+}  // namespace
+
+PointResults read_point_results(const std::filesystem::path& report_json) {
+  std::ifstream stream(report_json);
+  if (!stream) {
+    throw DataError(report_json.string() + " not found or not readable");
+  }
+  PointResults results;
+  try {
+    const nlohmann::ordered_json report = nlohmann::ordered_json::parse(stream);
+    for (const auto& p : report.at("perplexity")) {
+      PointResults::Perplexity entry;
+      entry.source = p.at("source").get<std::string>();
+      if (!p.at("full_precision").is_null()) {
+        entry.full_precision = p.at("full_precision").get<double>();
+      }
+      entry.quantized = p.at("quantized").get<double>();
+      results.perplexity.push_back(entry);
+    }
+    add_item_figures(report.at("items"), results);
+    results.store_reused = report.value("store_reused", false);
+    results.wall_seconds = report.at("phase_seconds").value("total", 0.0);
+  } catch (const nlohmann::json::exception& error) {
+    throw DataError(report_json.string() + ": not a complete magrq run report: " + error.what());
+  }
+  return results;
+}
+
+SweepTable gather_sweep(const Sweep& sweep) {
+  SweepTable table;
+  table.keys = sweep.keys;
+  for (const SweepPoint& point : sweep.points) {
+    SweepRow row;
+    row.index = point.index;
+    row.name = point.name;
+    ExperimentConfig copy = point.config;
+    const nlohmann::ordered_json resolved = declare_experiment_schema(copy).resolved();
+    for (const std::string& key : sweep.keys) {
+      const nlohmann::ordered_json* value = find_value(resolved, key);
+      row.values.push_back(value ? value_text(*value) : "");
+    }
+    const auto report = point_dir(sweep, point) / "report.json";
+    if (std::filesystem::exists(report)) {
+      row.results = read_point_results(report);
+      for (const auto& p : row.results->perplexity) {
+        if (std::find(table.sources.begin(), table.sources.end(), p.source) == table.sources.end()) {
+          table.sources.push_back(p.source);
+        }
+      }
+      table.has_alpha_search = table.has_alpha_search || row.results->searched_rows.has_value();
+    }
+    table.rows.push_back(std::move(row));
+  }
+  return table;
+}
+
+std::string sweep_csv(const SweepTable& table) {
+  const Grid grid = make_grid(table);
+  std::string text;
+  auto add_line = [&text](const std::vector<std::string>& fields) {
+    for (size_t i = 0; i < fields.size(); ++i) {
+      text += (i ? "," : "") + csv_field(fields[i]);
+    }
+    text += "\r\n";
+  };
+  add_line(grid.headers);
+  for (const auto& cells : grid.cells) {
+    add_line(cells);
+  }
+  return text;
+}
+
+std::string sweep_markdown(const SweepTable& table, const std::string& title) {
+  const Grid grid = make_grid(table);
+  size_t finished = 0;
+  for (const SweepRow& row : table.rows) {
+    finished += row.results ? 1 : 0;
+  }
+  std::string text = "# " + title + "\n\n" + std::to_string(finished) + " of " + std::to_string(table.rows.size()) +
+                     " points finished. Output error: the sum over modules of tr((W - Q) H (W - Q)^T), with H the "
+                     "mean of x x^T per calibration token; relative error: that over tr(W H W^T), averaged over "
+                     "modules.\n\n|";
+  for (const std::string& header : grid.headers) {
+    text += " " + markdown_cell(header) + " |";
+  }
+  text += "\n|";
+  for (size_t i = 0; i < grid.headers.size(); ++i) {
+    text += " --- |";
+  }
+  text += "\n";
+  for (const auto& cells : grid.cells) {
+    text += "|";
+    for (size_t i = 0; i < cells.size(); ++i) {
+      const bool missing = cells[i].empty() && i >= 2 + table.keys.size();
+      text += " " + (missing ? std::string("-") : markdown_cell(cells[i])) + " |";
+    }
+    text += "\n";
+  }
+  return text;
+}
+
+}  // namespace magrq::app
