@@ -252,7 +252,7 @@ void write_comparison_report(const std::vector<std::filesystem::path>& run_dirs,
   write_plot_files(out_dir, all);
   store::write_text_atomically(out_dir / "report.md", comparison_markdown(runs, out_dir, perplexity, errors, magr));
   log_notes(all);
-  spdlog::info("report: wrote {} comparing {} runs, with {} plots in {}", (out_dir / "report.md").string(),
+  spdlog::info("report: wrote {} comparing {} runs, with {} plot(s) in {}", (out_dir / "report.md").string(),
                runs.size(), all.size(), (out_dir / "plots").string());
 }
 

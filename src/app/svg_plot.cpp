@@ -85,13 +85,16 @@ std::string pattern_definition(int pattern) {
   }
 }
 
-std::string filled_rect(double x, double y, double width, double height, size_t series) {
-  const std::string box = "<rect x=\"" + num(x) + "\" y=\"" + num(y) + "\" width=\"" + num(width) + "\" height=\"" +
+// A bar (or a legend swatch, for css_class "swatch") in the colour and pattern of a
+// series; the pattern is a second rectangle of class css_class + "-pattern".
+std::string filled_rect(double x, double y, double width, double height, size_t series, const std::string& css_class) {
+  const std::string box = "x=\"" + num(x) + "\" y=\"" + num(y) + "\" width=\"" + num(width) + "\" height=\"" +
                           num(height) + "\"";
-  std::string text = box + " fill=\"" + kPalette[series % kStyleCount] + "\"/>\n";
+  std::string text = "<rect class=\"" + css_class + "\" " + box + " fill=\"" + kPalette[series % kStyleCount] + "\"/>\n";
   const int pattern = static_cast<int>(series % kPatternCount);
   if (pattern != 0) {
-    text += box + " fill=\"url(#pattern" + std::to_string(pattern) + ")\"/>\n";
+    text += "<rect class=\"" + css_class + "-pattern\" " + box + " fill=\"url(#pattern" + std::to_string(pattern) +
+            ")\"/>\n";
   }
   return text;
 }
@@ -411,7 +414,7 @@ std::string draw_series(const Layout& layout, const XAxis& x_axis, const YAxis& 
       coordinates += ',';
       coordinates += num(layout.y_pixel(y_axis, y));
     }
-    text += "<polyline points=\"" + coordinates + "\" fill=\"none\" stroke=\"" + colour +
+    text += "<polyline class=\"series\" points=\"" + coordinates + "\" fill=\"none\" stroke=\"" + colour +
             "\" stroke-width=\"2\" stroke-linejoin=\"round\"" +
             (dash[0] ? std::string(" stroke-dasharray=\"") + dash + "\"" : std::string()) + "/>\n";
   }
@@ -681,12 +684,12 @@ Rendered render_bar_chart(const BarChart& chart) {
       }
       const double x = layout.left + spacing * (static_cast<double>(c) + 0.1) + bar_width * static_cast<double>(s);
       const double y = layout.y_pixel(y_axis, value);
-      svg += filled_rect(x, std::min(y, base), bar_width, std::abs(base - y), s);
+      svg += filled_rect(x, std::min(y, base), bar_width, std::abs(base - y), s, "bar");
     }
   }
   double legend_y = layout.top + 9.0;
   for (size_t s = 0; s < chart.series.size(); ++s) {
-    svg += filled_rect(layout.legend_x + 7.0, legend_y - 6.0, 12.0, 12.0, s);
+    svg += filled_rect(layout.legend_x + 7.0, legend_y - 6.0, 12.0, 12.0, s, "swatch");
     svg += text_element(layout.legend_x + 34.0, legend_y + 4.0, chart.series[s].name, kLegendFont, "start");
     legend_y += kLegendRow;
   }
