@@ -122,14 +122,20 @@ struct Grid {
   std::vector<std::vector<std::string>> cells;
 };
 
-Grid make_grid(const SweepTable& table) {
+// CSV headers name each perplexity source in full; Markdown headers number them ([1],
+// [2]) when there are several, and the text under the table lists them.
+Grid make_grid(const SweepTable& table, bool numbered_sources) {
   Grid grid;
   grid.headers = {"index", "point"};
   grid.headers.insert(grid.headers.end(), table.keys.begin(), table.keys.end());
   grid.headers.push_back("status");
-  for (const std::string& source : table.sources) {
-    grid.headers.push_back("ppl fp " + source);
-    grid.headers.push_back("ppl quantized " + source);
+  for (size_t i = 0; i < table.sources.size(); ++i) {
+    std::string suffix = " " + table.sources[i];
+    if (numbered_sources) {
+      suffix = table.sources.size() == 1 ? "" : " [" + std::to_string(i + 1) + "]";
+    }
+    grid.headers.push_back("ppl fp" + suffix);
+    grid.headers.push_back("ppl quantized" + suffix);
   }
   for (const char* header : {"output error", "mean relative error", "modules"}) {
     grid.headers.push_back(header);
@@ -232,7 +238,7 @@ SweepTable gather_sweep(const Sweep& sweep) {
 }
 
 std::string sweep_csv(const SweepTable& table) {
-  const Grid grid = make_grid(table);
+  const Grid grid = make_grid(table, false);
   std::string text;
   auto add_line = [&text](const std::vector<std::string>& fields) {
     for (size_t i = 0; i < fields.size(); ++i) {
@@ -248,7 +254,7 @@ std::string sweep_csv(const SweepTable& table) {
 }
 
 std::string sweep_markdown(const SweepTable& table, const std::string& title) {
-  const Grid grid = make_grid(table);
+  const Grid grid = make_grid(table, true);
   size_t finished = 0;
   for (const SweepRow& row : table.rows) {
     finished += row.results ? 1 : 0;
@@ -272,6 +278,13 @@ std::string sweep_markdown(const SweepTable& table, const std::string& title) {
       text += " " + (missing ? std::string("-") : markdown_cell(cells[i])) + " |";
     }
     text += "\n";
+  }
+  if (!table.sources.empty()) {
+    text += "\nPerplexity on:\n\n";
+  }
+  for (size_t i = 0; i < table.sources.size(); ++i) {
+    text += (table.sources.size() == 1 ? std::string("-") : std::to_string(i + 1) + ".") + " `" +
+            table.sources[i] + "`\n";
   }
   return text;
 }
