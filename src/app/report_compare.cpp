@@ -20,7 +20,7 @@ namespace {
 
 // The line that starts the plots section of a run's report.md; everything from it on is
 // replaced when the plots are written again.
-constexpr const char* kPlotsMarker = "<!-- magrq plots: written by magrq report; replaced on rewrite -->";
+constexpr const char* kPlotsMarker = "<!-- magrq plots: magrq run and magrq report rewrite this section -->";
 // Notes listed under a plot; the rest are counted.
 constexpr size_t kMaxListedNotes = 8;
 
@@ -206,12 +206,16 @@ void write_run_plots(const std::filesystem::path& run_dir) {
   const std::vector<Plot> plots = single_run_plots(run);
   write_plot_files(run_dir, plots);
 
-  md += std::string(kPlotsMarker) + "\n## Plots\n\n";
+  while (!md.empty() && md.back() == '\n') {
+    md.pop_back();
+  }
+  md += "\n\n" + std::string(kPlotsMarker) + "\n## Plots\n\n";
   for (const Plot& plot : plots) {
     md += plot_markdown(plot, "###");
   }
   store::write_text_atomically(run_dir / "report.md", md);
   log_notes(plots);
+  spdlog::info("report: wrote {} plot(s) into {}", plots.size(), (run_dir / "report.md").string());
 }
 
 void write_comparison_report(const std::vector<std::filesystem::path>& run_dirs,

@@ -425,8 +425,10 @@ TEST(ComparisonReport, OtherRunFolderIsRejectedAsOutput) {
 TEST(RunPlots, SectionIsAppendedOnceAndKeepsTheReport) {
   const fs::path dir = write_run(testing::scratch_dir("report_run_plots") / "run", {"gptq", 3, -1, true});
   app::write_run_plots(dir);
+  const std::string first = read(dir / "report.md");
   app::write_run_plots(dir);
   const std::string md = read(dir / "report.md");
+  EXPECT_EQ(md, first);  // a rewrite replaces the section, byte for byte
   EXPECT_EQ(md.rfind("# magrq run report\n\nThe run's own tables.\n", 0), 0u);
   EXPECT_EQ(count(md, "## Plots"), 1u);
   EXPECT_NE(md.find("(plots/magr.svg)"), std::string::npos);
