@@ -18,10 +18,10 @@ namespace magrq::app {
 
 namespace {
 
-// The line that starts the plots section of a run's report.md; everything from it on is
+// The line that starts the plots section of a run's report.md. Everything from it on is
 // replaced when the plots are written again.
 constexpr const char* kPlotsMarker = "<!-- magrq plots: magrq run and magrq report rewrite this section -->";
-// Notes listed under a plot; the rest are counted.
+// Notes listed under a plot. Any further notes are only counted.
 constexpr size_t kMaxListedNotes = 8;
 
 std::string fixed(double value, int digits) {
@@ -39,7 +39,8 @@ std::string scientific(double value) {
 std::string read_text(const std::filesystem::path& file) {
   std::ifstream stream(file, std::ios::binary);
   if (!stream) {
-    throw DataError(file.string() + ": not found or not readable; expected the report.md of a finished magrq run");
+    throw DataError(file.string() + ": not found or not readable. Expected the report.md that magrq run "
+                    "writes beside report.json");
   }
   std::ostringstream text;
   text << stream.rdbuf();
@@ -240,7 +241,7 @@ void write_comparison_report(const std::vector<std::filesystem::path>& run_dirs,
     if (!run.magr) {
       continue;
     }
-    // Distinct names can share a slug ("a/b" and "a-b"); the run's position keeps files apart.
+    // Distinct names can share a slug ("a/b" and "a-b"), so the run's position keeps files apart.
     std::string file = "magr-" + slug(run.name) + ".svg";
     if (!magr_files.insert(file).second) {
       file = "magr-" + std::to_string(magr.size() + 1) + "-" + slug(run.name) + ".svg";

@@ -8,9 +8,9 @@
 namespace magrq::app {
 
 // Reads RUN_DIR/report.json of every run and writes out_dir/report.md (a table of the
-// runs and the embedded plots) and out_dir/plots/*.svg, each file atomically; report.md
-// is written last. A folder without report.json stands for its subfolders that have one
-// (a sweep). Given one run and out_dir equal to that run's folder, it refreshes the
+// runs and the embedded plots) and out_dir/plots/*.svg. Each file is written atomically,
+// and report.md last. A folder without report.json is read as its subfolders that have
+// one (a sweep). Given one run and out_dir equal to that run's folder, it refreshes the
 // run's own report.md instead, as write_run_plots does.
 // Throws DataError naming the file for a missing or incomplete report.json, and
 // ConfigError when out_dir is the folder of a run, whose report.md must not be replaced.

@@ -204,6 +204,7 @@ Plot run_error_plot(const RunSummary& run, const std::string& file) {
   const std::vector<std::string> types = module_types(run);
   const std::string title = "Relative output error per module: " + run.name;
   const std::string y_label = "relative output error (log scale)";
+
   if (static_cast<size_t>(layers) * types.size() <= kMaxRunErrorBars) {
     svg::BarChart chart;
     chart.title = title;
@@ -223,6 +224,7 @@ Plot run_error_plot(const RunSummary& run, const std::string& file) {
     return {file, title, std::string("Bars grouped by layer, one bar per module type. ") + kErrorMeaning,
             svg::render_bar_chart(chart)};
   }
+
   svg::LineChart chart;
   chart.title = title;
   chart.x_label = "layer";

@@ -12,7 +12,7 @@
 namespace magrq::app {
 
 // One chart of a report: its file name under plots/, a title for the Markdown heading,
-// a caption that says what is plotted, and the rendered SVG with its notes.
+// a caption that describes what is plotted, and the rendered SVG with its notes.
 struct Plot {
   std::string file;
   std::string title;
@@ -29,8 +29,8 @@ Plot magr_plot(const RunSummary& run, const std::string& file);
 Plot run_error_plot(const RunSummary& run, const std::string& file);
 
 // The relative output error per module of several runs, one chart per bit width with
-// at most eight runs each (names[i] is run i's legend text): grouped bars when a chart
-// has at most 96 bars, else one line per run over the modules.
+// at most eight runs each. names[i] is run i's legend text. A chart with at most 96 bars
+// has grouped bars, a larger one a line per run over the modules.
 std::vector<Plot> comparison_error_plots(const std::vector<RunSummary>& runs, const std::vector<std::string>& names);
 
 // Perplexity against bits, one chart per evaluation source and one line per method

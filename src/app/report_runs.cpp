@@ -65,7 +65,7 @@ class ReportReader {
 Json parse_report(const std::filesystem::path& file) {
   std::ifstream stream(file);
   if (!stream) {
-    throw DataError(detail::concat(file.string(), ": report.json not found or not readable; expected the ",
+    throw DataError(detail::concat(file.string(), ": report.json not found or not readable. Expected the ",
                                    "output folder of a finished magrq run"));
   }
   try {

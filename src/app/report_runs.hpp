@@ -1,5 +1,5 @@
-// Finished runs as the comparison report sees them: the fields of RUN_DIR/report.json
-// that the plots and the table of runs use, with work items summed per module.
+// Summaries of finished runs for the reports: the fields of RUN_DIR/report.json that
+// the plots and the table of runs use, with work items summed per module.
 #pragma once
 
 #include <filesystem>
@@ -55,9 +55,9 @@ struct RunSummary {
 // valid JSON or lacks a field the report needs (naming the field).
 RunSummary load_run_summary(const std::filesystem::path& run_dir);
 
-// The run folders behind the given folders: a folder with report.json is a run; a folder
-// without one (a sweep) stands for its immediate subfolders that have one, in name order.
-// Throws DataError naming a folder that is neither.
+// Lists the run folders behind the given folders. A folder with report.json is a run. A
+// folder without one (a sweep) is read as its immediate subfolders that have one, in
+// name order. Throws DataError naming a folder that is neither.
 std::vector<std::filesystem::path> expand_run_dirs(const std::vector<std::filesystem::path>& dirs);
 
 // Loads every run and gives runs whose folder names repeat the name parent/name.

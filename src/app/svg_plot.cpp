@@ -12,9 +12,9 @@ namespace magrq::app::svg {
 namespace {
 
 // Okabe and Ito's colour-blind safe palette (with brown in place of its yellow, which is
-// unreadable as a thin line on white). The order alternates dark and light colours so
-// neighbouring series also differ in grayscale; markers, dashes and bar patterns carry
-// the distinction when colour is lost.
+// unreadable as a thin line on white). The order alternates dark and light colours, so
+// neighbouring series also differ in grayscale. Markers, dashes and bar patterns keep
+// series apart when colour is lost.
 constexpr const char* kPalette[] = {"#0072B2", "#E69F00", "#009E73", "#CC79A7",
                                     "#D55E00", "#56B4E9", "#000000", "#994F00"};
 constexpr int kStyleCount = 8;
@@ -85,8 +85,8 @@ std::string pattern_definition(int pattern) {
   }
 }
 
-// A bar (or a legend swatch, for css_class "swatch") in the colour and pattern of a
-// series; the pattern is a second rectangle of class css_class + "-pattern".
+// Draws a bar (or a legend swatch, for css_class "swatch") in the colour and pattern of
+// a series. The pattern is a second rectangle, of class css_class + "-pattern".
 std::string filled_rect(double x, double y, double width, double height, size_t series, const std::string& css_class) {
   const std::string box = "x=\"" + num(x) + "\" y=\"" + num(y) + "\" width=\"" + num(width) + "\" height=\"" +
                           num(height) + "\"";
@@ -311,6 +311,7 @@ XAxis make_x_axis(const LineChart& chart, const std::vector<double>& xs) {
     axis.high = static_cast<double>(chart.x_categories.size()) - 0.5;
     return axis;
   }
+
   std::vector<double> span = xs;
   for (double tick : chart.x_ticks) {
     if (std::isfinite(tick)) {
@@ -320,6 +321,7 @@ XAxis make_x_axis(const LineChart& chart, const std::vector<double>& xs) {
   if (span.empty()) {
     span = {0.0, 1.0};
   }
+
   const auto [low, high] = std::minmax_element(span.begin(), span.end());
   double first = *low;
   double last = *high;
@@ -330,8 +332,8 @@ XAxis make_x_axis(const LineChart& chart, const std::vector<double>& xs) {
   } else {
     axis.ticks = chart.x_ticks;
   }
-  // 5% padding on each side keeps the end markers off the frame; a single value gets a
-  // unit-wide range so that the map to pixels stays defined.
+  // 5% padding on each side keeps the end markers off the frame. A single value gets a
+  // unit-wide range, so that the map to pixels stays defined.
   const double pad = last > first ? 0.05 * (last - first) : 0.5;
   axis.low = first - pad;
   axis.high = last + pad;
@@ -476,10 +478,16 @@ std::vector<double> nice_ticks(double low, double high, int target) {
   const double raw = (high - low) / target;
   const double magnitude = std::pow(10.0, std::floor(std::log10(raw)));
   const double fraction = raw / magnitude;
-  const double step = magnitude * (fraction <= 1.0 ? 1.0 : fraction <= 2.0 ? 2.0 : fraction <= 5.0 ? 5.0 : 10.0);
-  // Ticks are computed as integer multiples of the step, not by repeated addition, so
-  // rounding errors do not accumulate; the small tolerance keeps a bound that equals a
-  // multiple of the step from gaining an extra tick.
+  double step = 10.0 * magnitude;
+  for (double multiple : {5.0, 2.0, 1.0}) {
+    if (fraction <= multiple) {
+      step = multiple * magnitude;
+    }
+  }
+
+  // Ticks are integer multiples of the step, not sums of steps, so rounding errors do
+  // not accumulate. The 1e-9 tolerance keeps a bound that is a multiple of the step from
+  // gaining an extra tick.
   const double first = std::floor(low / step + 1e-9);
   const double last = std::ceil(high / step - 1e-9);
   std::vector<double> ticks;
@@ -497,6 +505,7 @@ std::vector<double> log_ticks(double low, double high) {
     ++last_decade;
   }
   const int decades = last_decade - first_decade;
+
   if (decades > 4) {
     // Wide ranges end at whole decades and, past eight decades, label every k-th decade
     // so that the labels do not crowd.
@@ -508,6 +517,7 @@ std::vector<double> log_ticks(double low, double high) {
     }
     return ticks;
   }
+
   // Up to four decades, the axis ends at the nearest 1-2-5 step outside the data, so the
   // data fills the plot, instead of at a whole decade.
   std::vector<double> candidates;
@@ -516,6 +526,7 @@ std::vector<double> log_ticks(double low, double high) {
       candidates.push_back(m * std::pow(10.0, d));
     }
   }
+
   const double tolerance = 1e-9;
   double lower = candidates.front();
   for (double c : candidates) {
@@ -532,8 +543,9 @@ std::vector<double> log_ticks(double low, double high) {
   if (upper <= lower) {
     upper = *std::upper_bound(candidates.begin(), candidates.end(), lower);
   }
-  // Within two decades every 1-2-5 step gets a label; beyond, the two ends and the
-  // powers of ten between them.
+
+  // Within two decades every 1-2-5 step gets a label. Beyond, the two ends and the
+  // powers of ten between them get one.
   std::vector<double> ticks;
   for (double c : candidates) {
     const bool inside = c > lower && c < upper;

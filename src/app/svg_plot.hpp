@@ -100,10 +100,10 @@ std::string escape_xml(std::string_view text);
 // intervals; the first tick is <= low and the last >= high. Requires finite low <= high.
 std::vector<double> nice_ticks(double low, double high, int target);
 
-// Ticks for a log axis covering [low, high] (0 < low <= high). Up to four decades, the
-// ends are the nearest 1, 2 or 5 times a power of ten outside the range, with the powers
-// of ten between them (and every 1-2-5 step within two decades); wider ranges end at
-// whole decades.
+// Ticks for a log axis covering [low, high], with 0 < low <= high. Up to four decades,
+// the ends are the nearest 1, 2 or 5 times a power of ten outside the range, and the
+// powers of ten between them are ticks too. Within two decades every 1-2-5 step is a
+// tick. Wider ranges end at whole decades.
 std::vector<double> log_ticks(double low, double high);
 
 // A short text for a tick value: fixed notation with as many decimals as `step` needs,

@@ -247,7 +247,8 @@ struct RunFixture {
   bool magr = false;
   double perplexity = 6.0;
   std::optional<double> full_precision;
-  // Per module of two layers: relative error; row blocks split each module in two.
+  // Relative error of q_proj in layer 0. Other modules have multiples of it, and every
+  // module is split into two row blocks.
   double error_scale = 1e-3;
 };
 
@@ -339,7 +340,7 @@ TEST(RunSummary, MissingFieldNamesFileAndField) {
   }
 }
 
-TEST(RunSummary, SweepFolderStandsForItsRuns) {
+TEST(RunSummary, SweepFolderExpandsToItsRuns) {
   const fs::path sweep = write_sweep(testing::scratch_dir("report_expand"));
   fs::create_directories(sweep / "hessians");  // a subfolder that is no run is ignored
   const std::vector<fs::path> runs = app::expand_run_dirs({sweep});
