@@ -8,10 +8,10 @@
 // Store sharing: the points differ only in keys outside the model, calibration and store
 // sections, and calibration is independent, so every point has the same store
 // fingerprint. The first run that finds no complete store computes it (as `magrq run`
-// does); the others reuse it. Job-array tasks that start together while no store exists
-// each compute it: the store is written under a temporary name per process and renamed
-// into place, and calibration gives the same Hessians for any number of ranks, so the
-// last rename wins with the same content. Running --calibrate-only first avoids the
+// does), and the others reuse it. Job-array tasks that start together while no store
+// exists each compute it. The store is written under a temporary name per process and
+// renamed into place. Calibration gives the same Hessians for any number of ranks, so
+// the last rename wins with the same content. Running --calibrate-only first avoids the
 // duplicate work.
 #include <spdlog/spdlog.h>
 
@@ -250,6 +250,7 @@ void add_sweep_command(CLI::App& root, CommandTable& table) {
   sub->add_option("experiment", arguments->experiment, "Experiment YAML file with a sweep section")
       ->required()
       ->check(CLI::ExistingFile);
+
   CLI::Option* list = sub->add_flag("--list", arguments->list, "Print one line INDEX NAME per point and stop");
   CLI::Option* count = sub->add_flag("--count", arguments->count, "Print the number of points and stop");
   CLI::Option* index = sub->add_option("--index", arguments->index,
@@ -264,6 +265,7 @@ void add_sweep_command(CLI::App& root, CommandTable& table) {
       "Run finished points again, discard their journals and replace a Hessian store made with other settings");
   CLI::Option* dry_run = sub->add_flag("--dry-run", arguments->flags.dry_run,
                                        "Print each point's plan and stop before any heavy work");
+
   const std::vector<CLI::Option*> modes = {list, count, index, calibrate_only, gather_only};
   for (CLI::Option* mode : modes) {
     for (CLI::Option* other : modes) {
@@ -276,6 +278,7 @@ void add_sweep_command(CLI::App& root, CommandTable& table) {
     query->excludes(restart);
     query->excludes(dry_run);
   }
+
   table[sub] = [arguments] {
     if (arguments->list || arguments->count || arguments->gather) {
       return run_without_mpi(*arguments);

@@ -69,7 +69,8 @@ void set_key(YAML::Node map, const std::vector<std::string>& parts, size_t part,
     map[parts[part]] = YAML::Node(YAML::NodeType::Map);
   }
   if (!map[parts[part]].IsMap()) {
-    throw ConfigError(where + ": key " + parts[part] + " is not a section (a map), so the sweep cannot set a key in it");
+    throw ConfigError(where + ": key " + parts[part] + " of the base experiment is not a section (a map), so the "
+                      "sweep cannot set a key in it");
   }
   set_key(map[parts[part]], parts, part + 1, value, where);
 }

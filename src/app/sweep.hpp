@@ -30,7 +30,7 @@ namespace magrq::app {
 // Sweeps larger than this are rejected (a typo in a list multiplies the grid).
 inline constexpr size_t kMaxSweepPoints = 10000;
 
-// Longest point name, in characters; a point name is a folder name.
+// Maximum length of a point name, in characters. A point name is a folder name.
 inline constexpr size_t kMaxPointNameLength = 120;
 
 // One replaced key of a point.
@@ -58,10 +58,10 @@ struct Sweep {
 
 // Expands the sweep section of an experiment (YAML text; `where` names it in messages).
 // Throws ConfigError naming the file, the key and, for a point's invalid value, the
-// point: for a missing or malformed sweep section, an unknown key (with the nearest
-// valid key), a key of the model, calibration or store sections, an empty list, a
-// sequential calibration, store.reuse false, two points with the same name, or more than
-// kMaxSweepPoints points.
+// point. The errors: a missing or malformed sweep section, an unknown key (with the
+// nearest valid key), a key of the model, calibration or store sections, an empty list,
+// a sequential calibration, store.reuse false, two points with the same name, or more
+// than kMaxSweepPoints points.
 Sweep parse_sweep(const std::string& yaml, const std::string& where);
 
 // Reads an experiment file and expands its sweep section (see parse_sweep).

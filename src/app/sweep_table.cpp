@@ -111,7 +111,13 @@ std::string csv_field(const std::string& text) {
 std::string markdown_cell(const std::string& text) {
   std::string cell;
   for (const char c : text) {
-    cell += c == '|' ? std::string("\\|") : c == '\n' ? std::string(" ") : std::string(1, c);
+    if (c == '|') {
+      cell += "\\|";
+    } else if (c == '\n') {
+      cell += ' ';
+    } else {
+      cell += c;
+    }
   }
   return cell;
 }

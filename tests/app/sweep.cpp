@@ -284,9 +284,9 @@ TEST(SweepTable, CsvQuotesAndMissingPoints) {
 
 TEST(SweepTable, ReadsReportFigures) {
   const fs::path dir = testing::scratch_dir("sweep_report_figures");
-  // Two row blocks of q_proj and one module without reference energy; q_proj's rows
-  // searched alpha: 3 of 4 rows chose no MagR (value 0) in the first block, 2 of 2 in
-  // the second, so q_proj is not a module without MagR (3 + 2 of 6 rows).
+  // Two row blocks of q_proj and one module without reference energy. In q_proj's alpha
+  // search, 3 of 4 rows chose no MagR (value 0) in the first block and 2 of 2 in the
+  // second, so 5 of 6 rows chose no MagR and q_proj is not a module without MagR.
   const std::string report = R"({
     "perplexity": [{"source": "text:x", "windows": 2, "full_precision": null, "quantized": 7.5}],
     "phase_seconds": {"total": 3.0},
@@ -299,6 +299,7 @@ TEST(SweepTable, ReadsReportFigures) {
       {"name": "l0.k_proj", "output_error": 0.5, "reference_energy": 0.0}
     ]})";
   std::ofstream(dir / "report.json") << report;
+
   const PointResults results = read_point_results(dir / "report.json");
   ASSERT_EQ(results.perplexity.size(), 1u);
   EXPECT_FALSE(results.perplexity[0].full_precision.has_value());
@@ -449,6 +450,34 @@ TEST(SweepMpi, ThreePointsShareOneStore) {
   const std::string gathered = read_file(dir / "out" / "sweep.csv");
   EXPECT_NE(gathered.find("1,bits3,3,missing,"), std::string::npos) << gathered;
   EXPECT_EQ(count_of(gathered, ",done,"), 2u) << gathered;
+}
+
+TEST(SweepMpi, ConcurrentTasksWithoutStoreBothFinish) {
+  MAGRQ_REQUIRE_DATA();
+  if (!has_mpirun()) {
+    GTEST_SKIP() << "mpirun not found";
+  }
+  const fs::path dir = testing::scratch_dir("sweep_mpi_concurrent");
+  const fs::path experiment = write_stories_sweep(dir);
+  // Two job-array tasks start at once with no store: each computes it (or reuses it when
+  // the other renamed it into place first), and both points finish.
+  const std::string task = mpirun(1) + kMagrq.string() + " sweep " + experiment.string() + " --index ";
+  const std::string both = "(" + task + "0 > " + (dir / "task0.txt").string() + " 2>&1 & " + task + "1 > " +
+                           (dir / "task1.txt").string() + " 2>&1; status1=$?; wait $!; status0=$?; "
+                           "test $status0 -eq 0 -a $status1 -eq 0)";
+  EXPECT_EQ(run(both, dir / "both.txt"), 0) << read_file(dir / "task0.txt") << read_file(dir / "task1.txt");
+  for (const char* log : {"task0.txt", "task1.txt"}) {
+    const std::string text = read_file(dir / log);
+    const bool computed = text.find("this point computes it") != std::string::npos;
+    const bool reused = text.find("reusing the Hessian store") != std::string::npos;
+    EXPECT_TRUE(computed || reused) << text;
+  }
+  EXPECT_TRUE(fs::exists(dir / "out" / "bits4" / "report.json"));
+  EXPECT_TRUE(fs::exists(dir / "out" / "bits3" / "report.json"));
+  // The store left behind is complete and readable.
+  ASSERT_EQ(run(kMagrq.string() + " hessians inspect " + (dir / "hessians.h5").string(), dir / "inspect.txt"), 0)
+      << read_file(dir / "inspect.txt");
+  EXPECT_NE(read_file(dir / "inspect.txt").find("mlp_out"), std::string::npos) << read_file(dir / "inspect.txt");
 }
 
 }  // namespace
