@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <string>
 
 #include "app/commands.hpp"
@@ -42,7 +43,7 @@ struct SweepArguments {
   bool list = false;
   bool count = false;
   bool gather = false;
-  int64_t index = -1;  // -1: every point
+  std::optional<int64_t> index;  // absent: every point
   RunFlags flags;
 };
 
@@ -119,13 +120,15 @@ void run_point(const dist::Comm& comm, const Sweep& sweep, const SweepPoint& poi
     }
     return;
   }
-  if (comm.is_coordinator()) {
+  if (comm.is_coordinator() && flags.dry_run) {
+    spdlog::info("sweep: {}: plan of experiment {}", point_title(sweep, point), file.string());
+  } else if (comm.is_coordinator()) {
     spdlog::info("sweep: {}: starting, experiment {}", point_title(sweep, point), file.string());
     log_store_state(sweep, point);
   }
   comm.barrier();
   run_experiment(comm, file, flags);
-  if (comm.is_coordinator()) {
+  if (comm.is_coordinator() && !flags.dry_run) {
     spdlog::info("sweep: {}: finished in {:.1f} s", point_title(sweep, point), seconds_since(start));
   }
 }
@@ -181,8 +184,8 @@ const SweepPoint& selected_point(const Sweep& sweep, int64_t index) {
 // The modes that run points, on every rank of comm.
 int run_points(const dist::Comm& comm, const SweepArguments& arguments) {
   const Sweep sweep = load_sweep(arguments.experiment);
-  if (arguments.index >= 0) {
-    run_point(comm, sweep, selected_point(sweep, arguments.index), arguments.flags);
+  if (arguments.index) {
+    run_point(comm, sweep, selected_point(sweep, *arguments.index), arguments.flags);
     return 0;
   }
   if (arguments.flags.calibrate_only) {
@@ -253,9 +256,9 @@ void add_sweep_command(CLI::App& root, CommandTable& table) {
 
   CLI::Option* list = sub->add_flag("--list", arguments->list, "Print one line INDEX NAME per point and stop");
   CLI::Option* count = sub->add_flag("--count", arguments->count, "Print the number of points and stop");
-  CLI::Option* index = sub->add_option("--index", arguments->index,
-                                       "Run only the point with this 0-based index (one task of a job array)")
-                            ->check(CLI::NonNegativeNumber);
+  auto index_value = std::make_shared<int64_t>(0);
+  CLI::Option* index = sub->add_option("--index", *index_value,
+                                       "Run only the point with this 0-based index (one task of a job array)");
   CLI::Option* calibrate_only = sub->add_flag("--calibrate-only", arguments->flags.calibrate_only,
                                               "Compute the shared Hessian store and stop");
   CLI::Option* gather_only = sub->add_flag(
@@ -279,7 +282,10 @@ void add_sweep_command(CLI::App& root, CommandTable& table) {
     query->excludes(dry_run);
   }
 
-  table[sub] = [arguments] {
+  table[sub] = [arguments, index, index_value] {
+    if (index->count() > 0) {
+      arguments->index = *index_value;
+    }
     if (arguments->list || arguments->count || arguments->gather) {
       return run_without_mpi(*arguments);
     }

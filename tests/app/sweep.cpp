@@ -339,6 +339,19 @@ TEST(SweepCli, InvalidSweepExitsWithUsageError) {
   EXPECT_NE(read_file(dir / "log.txt").find("share one store"), std::string::npos) << read_file(dir / "log.txt");
 }
 
+TEST(SweepCli, IndexOutOfRangeRejected) {
+  const fs::path dir = testing::scratch_dir("sweep_cli_index");
+  std::ofstream(dir / "exp.yaml") << kBase << "sweep: {quantizer.bits: [4, 3]}\n";
+  for (const char* index : {"2", "-1"}) {
+    const fs::path log = dir / (std::string("index") + index + ".txt");
+    EXPECT_EQ(run(kMagrq.string() + " sweep " + (dir / "exp.yaml").string() + " --index " + index, log), 2)
+        << read_file(log);
+    EXPECT_NE(read_file(log).find("--index " + std::string(index) + " is out of range"), std::string::npos)
+        << read_file(log);
+    EXPECT_NE(read_file(log).find("has points 0 to 1"), std::string::npos) << read_file(log);
+  }
+}
+
 bool has_mpirun() { return std::system("command -v mpirun > /dev/null 2>&1") == 0; }
 
 std::string mpirun(int ranks) {
