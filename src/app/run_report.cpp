@@ -7,6 +7,7 @@
 #include <numeric>
 #include <sstream>
 
+#include "app/alpha_report.hpp"
 #include "core/error.hpp"
 #include "model/llama_config.hpp"
 #include "store/atomic_file.hpp"
@@ -27,20 +28,6 @@ std::string scientific(double value) {
   return text;
 }
 
-nlohmann::ordered_json alpha_search_json(const AlphaSearchSummary& summary) {
-  nlohmann::ordered_json candidates = nlohmann::ordered_json::array();
-  for (const AlphaCandidate& c : summary.candidates) {
-    candidates.push_back({{"value", c.value},
-                          {"output_error", c.output_error},
-                          {"rows_chosen", c.rows_chosen},
-                          {"iterations", c.iterations},
-                          {"max_abs_after", c.max_abs_after},
-                          {"seconds", c.magr_seconds + c.quantize_seconds}});
-  }
-  return {{"scale", alpha_scale_name(summary.scale)},
-          {"median_zeroing_alpha", summary.median_zeroing_alpha},
-          {"candidates", candidates}};
-}
 
 }  // namespace
 
@@ -145,6 +132,7 @@ void RunReport::write(const std::filesystem::path& dir, const nlohmann::ordered_
   for (const dist::WorkItem& item : plan.items) {
     items_.push_back(journal.load(item.id).statistics);
   }
+  alpha_search_ = summarize_alpha_search(items_);
   const double busy_total = std::accumulate(busy_seconds_.begin(), busy_seconds_.end(), 0.0);
   nlohmann::ordered_json ranks = {
       {"busy_seconds", busy_seconds_},
@@ -162,6 +150,7 @@ void RunReport::write(const std::filesystem::path& dir, const nlohmann::ordered_
                                    {"verify", verify_},
                                    {"perplexity", perplexity_},
                                    {"hessians", hessians_},
+                                   {"magr_alpha_search", alpha_search_},
                                    {"items", items_}};
   store::write_text_atomically(dir / "report.json", report.dump(2) + "\n");
 
@@ -189,7 +178,8 @@ void RunReport::write(const std::filesystem::path& dir, const nlohmann::ordered_
           scientific(s.value("output_error", 0.0)) + " | " + scientific(s.value("relative_error", 0.0)) + " | " +
           fixed(s.value("seconds", 0.0), 2) + " |\n";
   }
-  md += "\n## Modules not quantized in the packed checkpoint\n\n";
+  md += "\n" + alpha_search_markdown(alpha_search_);
+  md += "## Modules not quantized in the packed checkpoint\n\n";
   if (unquantized_modules.empty()) {
     md += "None.\n";
   }
@@ -201,6 +191,9 @@ void RunReport::write(const std::filesystem::path& dir, const nlohmann::ordered_
 }
 
 void RunReport::log_summary() const {
+  if (!alpha_search_.is_null()) {
+    spdlog::info("summary: {}", alpha_search_log_line(alpha_search_));
+  }
   for (const auto& p : perplexity_) {
     spdlog::info("summary: perplexity {} fp {} quantized {:.4f}", p["source"].get<std::string>(),
                  p["full_precision"].is_null() ? std::string("-") : fixed(p["full_precision"].get<double>(), 4),

@@ -56,6 +56,7 @@ class RunReport {
   std::vector<double> busy_seconds_;   // per rank
   std::vector<double> items_per_rank_;
   nlohmann::ordered_json items_ = nlohmann::ordered_json::array();
+  nlohmann::ordered_json alpha_search_ = nullptr;  // summarize_alpha_search(items_)
 };
 
 }  // namespace magrq::app
