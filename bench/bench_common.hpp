@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <iostream>
 #include <string>
@@ -37,6 +38,46 @@ inline double gemm_seconds(Index rows, Index inner, Index cols, int repeats) {
   const Matrix b = Matrix::Random(inner, cols);
   Matrix c(rows, cols);
   return best_seconds([&] { c.noalias() = a * b; }, repeats);
+}
+
+// One integer command-line flag of a benchmark program, such as --size N.
+struct IntegerFlag {
+  std::string name;  // with the dashes: "--size"
+  long* value;
+  long minimum;
+  std::string help;
+};
+
+// Parses `--name N` pairs into the flags; prints the usage and exits with status 2 for an
+// unknown argument, a missing or non-numeric value, or a value below the flag's minimum.
+inline void parse_integer_flags(int argc, char** argv, const std::string& program,
+                                const std::vector<IntegerFlag>& flags) {
+  const auto usage = [&](const std::string& problem) {
+    std::string text = problem + "\nusage: " + program;
+    for (const IntegerFlag& flag : flags) {
+      text += " [" + flag.name + " N]";
+    }
+    text += "\n";
+    for (const IntegerFlag& flag : flags) {
+      text += "  " + flag.name + " N  " + flag.help + " (default " + std::to_string(*flag.value) +
+              ", at least " + std::to_string(flag.minimum) + ")\n";
+    }
+    std::fputs(text.c_str(), stderr);
+    std::exit(2);
+  };
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const auto flag = std::find_if(flags.begin(), flags.end(), [&](const IntegerFlag& f) { return f.name == arg; });
+    if (flag == flags.end() || i + 1 >= argc) {
+      usage("invalid argument '" + arg + "'");
+    }
+    char* end = nullptr;
+    const long value = std::strtol(argv[++i], &end, 10);
+    if (end == argv[i] || *end != '\0' || value < flag->minimum) {
+      usage("invalid value '" + std::string(argv[i]) + "' for " + arg);
+    }
+    *flag->value = value;
+  }
 }
 
 // One benchmark result: printed as a table row and as a JSON line tagged "bench".

@@ -20,29 +20,13 @@ struct BenchOptions {
 };
 
 BenchOptions parse_arguments(int argc, char** argv) {
-  BenchOptions options;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--size" && i + 1 < argc) {
-      options.size = std::atol(argv[++i]);
-    } else if (arg == "--repeats" && i + 1 < argc) {
-      options.repeats = std::atoi(argv[++i]);
-    } else {
-      std::fprintf(stderr,
-                   "invalid argument '%s'\nusage: bench_gptq [--size N] [--repeats R]\n"
-                   "  --size N     rows and columns of the layer (default 4096)\n"
-                   "  --repeats R  timed runs per case after one warm-up; the best is kept "
-                   "(default 2)\n",
-                   arg.c_str());
-      std::exit(2);
-    }
-  }
-  if (options.size < 32 || options.repeats < 1) {
-    std::fprintf(stderr, "invalid --size %ld or --repeats %d: expected >= 32 and >= 1\n",
-                 static_cast<long>(options.size), options.repeats);
-    std::exit(2);
-  }
-  return options;
+  long size = 4096;
+  long repeats = 2;
+  magrq::bench::parse_integer_flags(
+      argc, argv, "bench_gptq",
+      {{"--size", &size, 32, "rows and columns of the layer"},
+       {"--repeats", &repeats, 1, "timed runs per case after one warm-up; the best is kept"}});
+  return {static_cast<magrq::Index>(size), static_cast<int>(repeats)};
 }
 
 magrq::GptqOptions gptq_options(magrq::Index group_size) {

@@ -41,24 +41,10 @@ struct BenchOptions {
 };
 
 BenchOptions parse_arguments(int argc, char** argv) {
-  BenchOptions options;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--size" && i + 1 < argc) {
-      options.size = std::atol(argv[++i]);
-    } else {
-      std::fprintf(stderr,
-                   "invalid argument '%s'\nusage: bench_magr [--size N]\n"
-                   "  --size N  rows and columns of the layer (default 4096)\n",
-                   arg.c_str());
-      std::exit(2);
-    }
-  }
-  if (options.size < 32) {
-    std::fprintf(stderr, "invalid --size %ld: expected >= 32\n", static_cast<long>(options.size));
-    std::exit(2);
-  }
-  return options;
+  long size = 4096;
+  magrq::bench::parse_integer_flags(argc, argv, "bench_magr",
+                                    {{"--size", &size, 32, "rows and columns of the layer"}});
+  return {static_cast<Index>(size)};
 }
 
 magrq::MagrOptions solver_options(Index group_size, int iterations, bool accelerated) {
