@@ -173,33 +173,18 @@ Plot comparison_error_plot(const std::vector<const RunSummary*>& runs, const std
   return {file, title, caption, svg::render_line_chart(chart)};
 }
 
-}  // namespace
-
-std::string slug(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    const bool keep = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
-    out += keep ? c : '-';
+// Names each module whose relative error is undefined because its reference energy is 0
+// (no calibration signal), since the chart's own note only says the value is not finite.
+void note_undefined_errors(const RunSummary& run, Plot& plot) {
+  for (const ModuleSummary& module : run.modules) {
+    if (!(module.reference_energy > 0.0)) {
+      plot.rendered.notes.push_back("run " + run.name + ", module " + module.label() +
+                                    ": relative error undefined, because tr(W H W^T) is 0");
+    }
   }
-  return out.empty() ? "unnamed" : out;
 }
 
-std::string short_source(const std::string& source) {
-  const size_t colon = source.find(':');
-  const std::string kind = colon == std::string::npos ? "" : source.substr(0, colon + 1);
-  const std::string rest = colon == std::string::npos ? source : source.substr(colon + 1);
-  const size_t range = rest.rfind('@');
-  const std::string path = range == std::string::npos ? rest : rest.substr(0, range);
-  const std::string suffix = range == std::string::npos ? "" : rest.substr(range);
-  const size_t slash = path.find_last_of('/');
-  return kind + (slash == std::string::npos ? path : path.substr(slash + 1)) + suffix;
-}
-
-Plot magr_plot(const RunSummary& run, const std::string& file) {
-  return run.modules.size() <= kMaxMagrBarModules ? magr_bars(run, file) : magr_lines(run, file);
-}
-
-Plot run_error_plot(const RunSummary& run, const std::string& file) {
+Plot draw_run_error_plot(const RunSummary& run, const std::string& file) {
   const int layers = layer_count(run);
   const std::vector<std::string> types = module_types(run);
   const std::string title = "Relative output error per module: " + run.name;
@@ -242,6 +227,38 @@ Plot run_error_plot(const RunSummary& run, const std::string& file) {
           svg::render_line_chart(chart)};
 }
 
+}  // namespace
+
+Plot run_error_plot(const RunSummary& run, const std::string& file) {
+  Plot plot = draw_run_error_plot(run, file);
+  note_undefined_errors(run, plot);
+  return plot;
+}
+
+std::string slug(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    const bool keep = std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+    out += keep ? c : '-';
+  }
+  return out.empty() ? "unnamed" : out;
+}
+
+std::string short_source(const std::string& source) {
+  const size_t colon = source.find(':');
+  const std::string kind = colon == std::string::npos ? "" : source.substr(0, colon + 1);
+  const std::string rest = colon == std::string::npos ? source : source.substr(colon + 1);
+  const size_t range = rest.rfind('@');
+  const std::string path = range == std::string::npos ? rest : rest.substr(0, range);
+  const std::string suffix = range == std::string::npos ? "" : rest.substr(range);
+  const size_t slash = path.find_last_of('/');
+  return kind + (slash == std::string::npos ? path : path.substr(slash + 1)) + suffix;
+}
+
+Plot magr_plot(const RunSummary& run, const std::string& file) {
+  return run.modules.size() <= kMaxMagrBarModules ? magr_bars(run, file) : magr_lines(run, file);
+}
+
 std::vector<Plot> comparison_error_plots(const std::vector<RunSummary>& runs, const std::vector<std::string>& names) {
   MAGRQ_CHECK(runs.size() == names.size(), runs.size(), " runs, ", names.size(), " names");
   std::map<int, std::vector<size_t>> by_bits;
@@ -271,10 +288,12 @@ std::vector<Plot> comparison_error_plots(const std::vector<RunSummary>& runs, co
                                                 std::to_string(chunks) + ")" : "";
       const std::string file = "error-w" + std::to_string(bits) +
                                (chunks > 1 ? "-" + std::to_string(chunk + 1) : "") + ".svg";
-      plots.push_back(comparison_error_plot(chunk_runs, chunk_names,
-                                            "Relative output error per module, " + std::to_string(bits) + "-bit runs" +
-                                                part,
-                                            file));
+      const std::string title = "Relative output error per module, " + std::to_string(bits) + "-bit runs" + part;
+      Plot plot = comparison_error_plot(chunk_runs, chunk_names, title, file);
+      for (const RunSummary* run : chunk_runs) {
+        note_undefined_errors(*run, plot);
+      }
+      plots.push_back(std::move(plot));
     }
   }
   return plots;

@@ -384,6 +384,37 @@ TEST(ComparisonReport, WritesPlotsAndTableOfRuns) {
   EXPECT_NE(perplexity.find("full precision 5.5965"), std::string::npos);
 }
 
+TEST(ComparisonReport, ManyRunsAreSplitIntoCharts) {
+  const fs::path root = testing::scratch_dir("report_chunks");
+  for (int seed = 0; seed < 10; ++seed) {
+    write_run(root / "runs" / ("seed" + std::to_string(seed)), {"gptq", 4, -1, false, 6.0 + seed});
+  }
+  app::write_comparison_report({root / "runs"}, root / "out");
+  // Ten runs with the same label: eight in the first chart, two in the second, by name.
+  const std::string first = read(root / "out" / "plots" / "error-w4-1.svg");
+  const std::string second = read(root / "out" / "plots" / "error-w4-2.svg");
+  EXPECT_EQ(count(first, "<rect class=\"swatch\""), 8u);
+  EXPECT_EQ(count(second, "<rect class=\"swatch\""), 2u);
+  EXPECT_NE(second.find(">seed9</text>"), std::string::npos);
+}
+
+TEST(ComparisonReport, ZeroEnergyModuleIsNamedInNotes) {
+  const fs::path root = testing::scratch_dir("report_zero_energy");
+  write_run(root / "a", {"gptq", 4});
+  nlohmann::json report = fixture_report({"rtn", 4});
+  for (auto& item : report["items"]) {
+    if (item["layer"] == 1 && item["module"] == "q_proj") {
+      item["reference_energy"] = 0.0;
+    }
+  }
+  fs::create_directories(root / "b");
+  std::ofstream(root / "b" / "report.json") << report.dump();
+  app::write_comparison_report({root / "a", root / "b"}, root / "out");
+  const std::string md = read(root / "out" / "report.md");
+  EXPECT_NE(md.find("module 1.q_proj: relative error undefined"), std::string::npos) << md;
+  EXPECT_NE(read(root / "out" / "plots" / "error-w4.svg").find("Not drawn: 1 value(s)"), std::string::npos);
+}
+
 TEST(ComparisonReport, SameBitsGiveNoPerplexityPlot) {
   const fs::path root = testing::scratch_dir("report_same_bits");
   write_run(root / "runs" / "a", {"gptq", 4});
@@ -463,6 +494,15 @@ TEST(ReportCommand, SweepFolderGivesComparison) {
   const std::string md = read(root / "out" / "report.md");
   EXPECT_NE(md.find("4 runs"), std::string::npos) << md;
   EXPECT_TRUE(fs::exists(root / "out" / "plots" / "error-w4.svg"));
+}
+
+TEST(ReportCommand, OneRunDefaultsToItsFolder) {
+  const fs::path dir = write_run(testing::scratch_dir("report_cli_one") / "run", {"gptq", 3, -1, true});
+  const fs::path log = dir.parent_path() / "log.txt";
+  ASSERT_EQ(run_magrq("report " + dir.string(), log), 0) << read(log);
+  EXPECT_TRUE(fs::exists(dir / "plots" / "magr.svg"));
+  EXPECT_NE(read(dir / "report.md").find("The run's own tables."), std::string::npos);
+  EXPECT_NE(read(log).find("open " + (dir / "report.md").string()), std::string::npos) << read(log);
 }
 
 TEST(ReportCommand, FolderWithoutRunsFailsNamingIt) {
