@@ -173,8 +173,9 @@ Plot comparison_error_plot(const std::vector<const RunSummary*>& runs, const std
   return {file, title, caption, svg::render_line_chart(chart)};
 }
 
-// Names each module whose relative error is undefined because its reference energy is 0
-// (no calibration signal), since the chart's own note only says the value is not finite.
+// Adds a note naming each module whose relative error is undefined, because its
+// reference energy is 0 (no calibration signal). The chart's own note only reports
+// that the value is not finite.
 void note_undefined_errors(const RunSummary& run, Plot& plot) {
   for (const ModuleSummary& module : run.modules) {
     if (!(module.reference_energy > 0.0)) {
