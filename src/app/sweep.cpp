@@ -227,9 +227,14 @@ std::vector<PointSpec> explicit_points(const YAML::Node& list, const ConfigSchem
       const std::string key = item.first.as<std::string>();
       if (key == "name") {
         point.name = item.second.IsScalar() ? item.second.Scalar() : std::string();
-        if (point.name.empty() || filesystem_safe(point.name) != point.name) {
+        // A leading letter or digit keeps the name from being . or .. (a folder outside
+        // output.dir), a hidden folder or an option of a shell command.
+        const bool valid = !point.name.empty() && std::isalnum(static_cast<unsigned char>(point.name[0])) &&
+                           filesystem_safe(point.name) == point.name;
+        if (!valid) {
           throw ConfigError(line_of(item.first, file) + ": sweep point " + std::to_string(points.size()) +
-                            ": name must be a non-empty folder name of letters, digits and . _ - +");
+                            ": invalid name '" + point.name + "'; expected a letter or digit followed by letters, "
+                            "digits and . _ - +");
         }
         continue;
       }

@@ -219,6 +219,14 @@ TEST(Sweep, RepeatedValueRejectedAsSameName) {
   EXPECT_NE(message.find("sweep points 0 and 2 have the same name bits4"), std::string::npos) << message;
 }
 
+TEST(Sweep, PointNameOutsideFolderRejected) {
+  for (const std::string name : {"..", ".hidden", "-x", "a/b", "''"}) {
+    const std::string message =
+        sweep_error(kBase + "sweep: {points: [{quantizer.bits: 3, name: " + name + "}]}\n");
+    EXPECT_NE(message.find("sweep point 0: invalid name"), std::string::npos) << name << ": " << message;
+  }
+}
+
 TEST(Sweep, PointsAndGridTogetherRejected) {
   const std::string message =
       sweep_error(kBase + "sweep: {quantizer.bits: [4], points: [{quantizer.bits: 3}]}\n");
