@@ -673,6 +673,11 @@ Rendered render_bar_chart(const BarChart& chart) {
   }
   std::sort(patterns.begin(), patterns.end());
 
+  if (chart.options.log_y && !values.empty()) {
+    // A log axis has no 0, so bars rise from its lower end, and a bar at exactly that end
+    // would have no height. The 1% margin moves the lower end to the next 1-2-5 step.
+    values.push_back(0.99 * *std::min_element(values.begin(), values.end()));
+  }
   const YAxis y_axis = make_y_axis(values, chart.options, true);
   const Layout layout = make_layout(chart.options, y_axis, !chart.title.empty(), !chart.x_label.empty(),
                                     chart.categories, legend, !rendered.notes.empty());

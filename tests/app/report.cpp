@@ -179,6 +179,21 @@ TEST(SvgPlot, LogBarChartSkipsZeroAndNan) {
   expect_no_non_finite_text(rendered.svg);
 }
 
+TEST(SvgPlot, LogBarAtPowerOfTenHasHeight) {
+  BarChart chart;
+  chart.options.log_y = true;
+  chart.categories = {"a", "b"};
+  chart.series = {{"relative error", {1e-3, 2e-3}}};
+  const std::string svg = app::svg::render_bar_chart(chart).svg;
+  const std::regex bar("<rect class=\"bar\" x=\"[^\"]*\" y=\"[^\"]*\" width=\"[^\"]*\" height=\"([^\"]*)\"");
+  size_t bars = 0;
+  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), bar); it != std::sregex_iterator(); ++it) {
+    EXPECT_GT(std::stod((*it)[1].str()), 10.0) << "bar " << bars << " is too short to see";
+    ++bars;
+  }
+  EXPECT_EQ(bars, 2u);
+}
+
 TEST(SvgPlot, BarSeriesOfWrongLengthIsRejected) {
   BarChart chart;
   chart.categories = {"a", "b"};
