@@ -11,6 +11,7 @@
 #include "app/run_job.hpp"
 #include "core/error.hpp"
 #include "dist/comm.hpp"
+#include "dist/peak_memory.hpp"
 
 namespace magrq::app {
 
@@ -29,7 +30,9 @@ int run_under_mpi(const RunArguments& arguments) {
     spdlog::set_level(spdlog::level::warn);
   }
   try {
-    return run_experiment(comm, arguments.experiment, arguments.flags);
+    const int code = run_experiment(comm, arguments.experiment, arguments.flags);
+    dist::log_peak_memory(comm);
+    return code;
   } catch (const ConfigError& error) {
     spdlog::error("{}", error.what());
     comm.abort(2);

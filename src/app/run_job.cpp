@@ -175,6 +175,10 @@ void RunJob::plan() {
   options.magr = config_.magr.enabled;
   options.magr_iterations = config_.magr.iterations;
   options.cd_iterations = config_.quantizer.cd_iterations;
+  options.calibration_windows = config_.calibration.nsamples;
+  options.calibration_seqlen = config_.calibration.seqlen;
+  options.ranks = comm_.size();
+  options.checkpoint_element_bytes = model::dtype_bits(checkpoint_->tensors().info("model.embed_tokens.weight").dtype) / 8;
   plan_ = dist::make_plan(resolve_modules(config_, checkpoint_->config()), options);
   if (comm_.is_coordinator()) {
     spdlog::info("plan: {} modules, {} work items, {} ranks", plan_.modules.size(), plan_.items.size(),

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 
 #include "core/error.hpp"
 #include "model/gptq_layout.hpp"
@@ -56,6 +57,35 @@ std::string format_bytes(uint64_t bytes) {
   return text;
 }
 
+// Two lines: the largest item and the calibration estimates, and the peak per rank.
+std::string format_memory_summary(const Plan& plan) {
+  const WorkItem* largest = nullptr;
+  for (const WorkItem& item : plan.items) {
+    if (!largest || item.memory_bytes > largest->memory_bytes) {
+      largest = &item;
+    }
+  }
+  std::string text = "memory per rank (estimate):";
+  if (largest) {
+    text += " largest item " + std::to_string(largest->id) + " (" +
+            plan.modules[static_cast<size_t>(largest->module)].name + ") " + format_bytes(largest->memory_bytes) + ";";
+  }
+  if (plan.calibration.coordinator_bytes > 0) {
+    text += " calibration rank 0 " + format_bytes(plan.calibration.coordinator_bytes);
+    if (plan.ranks > 1) {
+      text += ", ranks 1.." + std::to_string(plan.ranks - 1) + " " + format_bytes(plan.calibration.worker_bytes);
+    }
+    text += ";";
+  } else {
+    text += " calibration not estimated;";
+  }
+  text += " peak rank 0 " + format_bytes(estimate_rank_bytes(plan, 0));
+  if (plan.ranks > 1) {
+    text += ", other ranks " + format_bytes(estimate_rank_bytes(plan, 1));
+  }
+  return text + "\n";
+}
+
 }  // namespace
 
 std::vector<ModuleSpec> list_modules(const model::LlamaConfig& config) {
@@ -75,13 +105,128 @@ std::vector<ModuleSpec> list_modules(const model::LlamaConfig& config) {
   return modules;
 }
 
-uint64_t estimate_item_bytes(Index rows, Index in_features) {
-  const uint64_t in = static_cast<uint64_t>(in_features);
+// The item's peak is the largest of the moments where most memory is alive. With
+// n = in_features, r = rows and float32 matrices unless stated:
+// - loading H: the float64 sum read from the store and its float32 copy, 12 n^2;
+// - MagR: H, the input rows, the solver's iterates, gradients, start point and result,
+//   4 n^2 + 8 x 4 r n;
+// - GPTQ's factorization: H, GPTQ's working copy, the reversed copy being factored, its
+//   triangular inverse and the factor U, 20 n^2, next to the input rows, the MagR
+//   result, the pipeline's copy of it and GPTQ's working weight, 4 x 4 r n;
+// - the pipeline's output error: H and its float64 cast, 12 n^2, next to the input rows,
+//   the two MagR copies, the dequantized weight and the int32 codes (5 x 4 r n) and the
+//   float64 difference and its product with H (2 x 8 r n).
+// Without MagR the two MagR copies (2 x 4 r n) are absent.
+uint64_t estimate_item_bytes(Index rows, Index in_features, const ModuleSettings& settings, bool magr,
+                             int checkpoint_element_bytes) {
+  const uint64_t n = static_cast<uint64_t>(in_features);
   const uint64_t r = static_cast<uint64_t>(rows);
-  const uint64_t hessian = in * in * (8 + 4);     // float64 from the store, float32 in use
-  const uint64_t factor = in * in * (4 + 8);      // float32 factor and its float64 retry
-  const uint64_t row_blocks = 10 * r * in * 4;    // weights, iterates, gradient, codes, dequant
-  return hessian + factor + row_blocks;
+  const uint64_t square = n * n;
+  const uint64_t row_block = r * n * 4;
+  const bool runs_magr = magr && settings.magr;
+  const uint64_t magr_copies = runs_magr ? 2 * row_block : 0;
+
+  uint64_t peak = 12 * square;
+  if (runs_magr) {
+    peak = std::max(peak, 4 * square + 8 * row_block);
+  }
+  if (settings.method == "gptq") {
+    peak = std::max(peak, 20 * square + 2 * row_block + magr_copies);
+  }
+  peak = std::max(peak, 12 * square + 7 * row_block + magr_copies);
+  const uint64_t mapped_rows = r * n * static_cast<uint64_t>(checkpoint_element_bytes);
+  return kProcessBaselineBytes + mapped_rows + peak;
+}
+
+namespace {
+
+// Widths of a layer's four linear inputs and its weight count, read off its modules.
+struct LayerShape {
+  uint64_t input_width[4] = {0, 0, 0, 0};  // attn_in, attn_out, mlp_in, mlp_out
+  uint64_t hidden = 0;
+  uint64_t out_sum = 0;  // sum of out_features: the widths of the linear outputs
+  uint64_t weights = 0;
+};
+
+std::map<Index, LayerShape> layer_shapes(const std::vector<ModuleSpec>& modules) {
+  std::map<Index, LayerShape> layers;
+  for (const ModuleSpec& module : modules) {
+    LayerShape& layer = layers[module.layer];
+    const auto in = static_cast<uint64_t>(module.in_features);
+    const auto out = static_cast<uint64_t>(module.out_features);
+    layer.input_width[static_cast<int>(model::input_of(module.kind))] = in;
+    if (module.kind == model::LinearKind::q_proj) {
+      layer.hidden = in;
+    }
+    layer.out_sum += out;
+    layer.weights += in * out;
+  }
+  return layers;
+}
+
+// Windows owned by `rank` when window w belongs to rank w mod ranks.
+uint64_t owned_windows(int64_t windows, int ranks, int rank) {
+  return windows > rank ? static_cast<uint64_t>((windows - 1 - rank) / ranks + 1) : 0;
+}
+
+}  // namespace
+
+// Per layer and rank (widths w of the four inputs, float64 X^T X of w^2 x 8 bytes each):
+// - the layer's weights as float32 copies plus their mapped file pages;
+// - the hidden states of the rank's windows, seqlen x hidden float32 each;
+// - the forward pass of one window: about two float32 copies of every linear output and
+//   of four hidden-width vectors per token, and the float64 copy of one input for X^T X;
+// - the four X^T X of the rank's latest window (G = sum of 8 w^2), kept between
+//   windows, and from the second owned window on one more X^T X of the widest input
+//   (G_max), because a new window's product is computed before the old one is freed;
+// - on rank 0 also the four float64 sums (G) and the buffer of one X^T X received
+//   from another rank (G_max).
+CalibrationMemory estimate_calibration_bytes(const std::vector<ModuleSpec>& modules,
+                                             const PlanOptions& options) {
+  CalibrationMemory memory;
+  if (options.calibration_windows <= 0) {
+    return memory;
+  }
+  const int ranks = std::max(1, options.ranks);
+  const auto seqlen = static_cast<uint64_t>(std::max<int64_t>(0, options.calibration_seqlen));
+  const uint64_t owned_coordinator = owned_windows(options.calibration_windows, ranks, 0);
+  const uint64_t owned_worker = ranks > 1 ? owned_windows(options.calibration_windows, ranks, 1) : 0;
+  for (const auto& [index, layer] : layer_shapes(modules)) {
+    uint64_t gram_sum = 0;
+    uint64_t gram_max = 0;
+    uint64_t widest = 0;
+    for (const uint64_t width : layer.input_width) {
+      gram_sum += 8 * width * width;
+      gram_max = std::max(gram_max, 8 * width * width);
+      widest = std::max(widest, width);
+    }
+    const uint64_t weights =
+        layer.weights * (4 + static_cast<uint64_t>(options.checkpoint_element_bytes));
+    const uint64_t forward = 2 * seqlen * (layer.out_sum + 4 * layer.hidden) * 4 + seqlen * widest * 8;
+    const auto rank_bytes = [&](uint64_t owned) {
+      uint64_t bytes = kProcessBaselineBytes + weights + forward + owned * seqlen * layer.hidden * 4;
+      bytes += owned > 0 ? gram_sum : 0;
+      bytes += owned > 1 ? gram_max : 0;
+      return bytes;
+    };
+    uint64_t coordinator = rank_bytes(owned_coordinator) + gram_sum;
+    if (ranks > 1 && owned_coordinator <= 1) {
+      coordinator += gram_max;  // the receive buffer; with 2+ own windows rank_bytes counted it
+    }
+    memory.coordinator_bytes = std::max(memory.coordinator_bytes, coordinator);
+    if (ranks > 1) {
+      memory.worker_bytes = std::max(memory.worker_bytes, rank_bytes(owned_worker));
+    }
+  }
+  return memory;
+}
+
+uint64_t estimate_rank_bytes(const Plan& plan, int rank) {
+  uint64_t peak = rank == 0 ? plan.calibration.coordinator_bytes : plan.calibration.worker_bytes;
+  for (const WorkItem& item : plan.items) {
+    peak = std::max(peak, item.memory_bytes);
+  }
+  return peak;
 }
 
 Plan make_plan(std::vector<ModuleSpec> modules, const PlanOptions& options) {
@@ -108,12 +253,15 @@ Plan make_plan(std::vector<ModuleSpec> modules, const PlanOptions& options) {
       item.module = static_cast<int64_t>(m);
       item.row_begin = begin;
       item.row_end = std::min(module.out_features, begin + block);
-      item.memory_bytes = estimate_item_bytes(item.row_end - begin, module.in_features);
+      item.memory_bytes = estimate_item_bytes(item.row_end - begin, module.in_features, module.settings,
+                                              options.magr, options.checkpoint_element_bytes);
       item.cost = item_cost(module, item.row_end - begin, options);
       plan.items.push_back(item);
     }
   }
   plan.tensor_parallel_degrees = supported_degrees(plan.modules);
+  plan.calibration = estimate_calibration_bytes(plan.modules, options);
+  plan.ranks = std::max(1, options.ranks);
   return plan;
 }
 
@@ -135,6 +283,17 @@ void check_memory_budget(const Plan& plan, uint64_t budget_bytes) {
         largest->row_begin, "..", largest->row_end, ", in_features ", module.in_features,
         ") needs an estimated ", format_bytes(largest->memory_bytes), " but parallel.memory_budget_gib allows ",
         format_bytes(budget_bytes), " per rank; raise the budget or use more memory per rank"));
+  }
+  const CalibrationMemory& calibration = plan.calibration;
+  if (calibration.coordinator_bytes > budget_bytes || calibration.worker_bytes > budget_bytes) {
+    const bool coordinator = calibration.coordinator_bytes >= calibration.worker_bytes;
+    throw ConfigError(detail::concat(
+        "plan exceeds the memory budget: calibration needs an estimated ",
+        format_bytes(coordinator ? calibration.coordinator_bytes : calibration.worker_bytes), " on ",
+        coordinator ? "rank 0 (the float64 X^T X sums of a layer, its own windows' X^T X and one received)"
+                    : "ranks 1 and up (their windows' float64 X^T X of a layer)",
+        " but parallel.memory_budget_gib allows ", format_bytes(budget_bytes),
+        " per rank; raise the budget or use more memory per rank"));
   }
 }
 
@@ -176,6 +335,7 @@ std::string format_plan(const Plan& plan) {
       text += "not packable: " + m.name + ": " + *m.export_problem + "\n";
     }
   }
+  text += format_memory_summary(plan);
   text += "tensor-parallel degrees the packed output supports:";
   for (const int degree : plan.tensor_parallel_degrees) {
     text += " " + std::to_string(degree);

@@ -114,5 +114,114 @@ TEST(Plan, NegativeBlockRowsIsRejected) {
   EXPECT_THROW(make_plan(list_modules(make_config(64, 172, 1, 8, 4)), options), ConfigError);
 }
 
+constexpr uint64_t kGiB = 1ull << 30;
+
+ModuleSettings gptq_settings(bool magr) {
+  ModuleSettings settings;
+  settings.method = "gptq";
+  settings.magr = magr;
+  return settings;
+}
+
+TEST(Plan, ItemEstimateIsGptqFactorWhenHessianDominates) {
+  // n = 8192 and 64 rows: GPTQ's five float32 n x n matrices (H, its working copy, the
+  // reversed copy, the inverse and the factor) are the peak.
+  const uint64_t n = 8192;
+  const uint64_t r = 64;
+  const uint64_t rows = r * n * 4;
+  const uint64_t expected = kProcessBaselineBytes + r * n * 2 + 20 * n * n + 4 * rows;
+  EXPECT_EQ(estimate_item_bytes(64, 8192, gptq_settings(true), true, 2), expected);
+  // RTN has no factor: H and its float64 cast in the output error are the peak.
+  ModuleSettings rtn = gptq_settings(true);
+  rtn.method = "rtn";
+  EXPECT_EQ(estimate_item_bytes(64, 8192, rtn, true, 2),
+            kProcessBaselineBytes + r * n * 2 + 12 * n * n + 9 * rows);
+}
+
+TEST(Plan, ItemEstimateGrowsWithRowsWhenRowsDominate) {
+  // 8192 rows of 1024 inputs: the output error's row blocks (input, two MagR copies,
+  // dequantized, codes, and two float64 blocks) dominate the Hessian terms.
+  const uint64_t n = 1024;
+  const uint64_t r = 8192;
+  const uint64_t rows = r * n * 4;
+  EXPECT_EQ(estimate_item_bytes(8192, 1024, gptq_settings(true), true, 2),
+            kProcessBaselineBytes + r * n * 2 + 12 * n * n + 9 * rows);
+  EXPECT_EQ(estimate_item_bytes(8192, 1024, gptq_settings(false), true, 2),
+            kProcessBaselineBytes + r * n * 2 + 12 * n * n + 7 * rows);
+  EXPECT_EQ(estimate_item_bytes(8192, 1024, gptq_settings(true), false, 4),
+            kProcessBaselineBytes + r * n * 4 + 12 * n * n + 7 * rows);
+}
+
+TEST(Plan, Llama70bDownProjItemNeedsSixteenGiB) {
+  // The largest 70B item: 28672 inputs, so 20 x 28672^2 bytes = 15.3 GiB of n x n
+  // float32 matrices whatever the block size.
+  PlanOptions options;
+  options.block_rows = 1024;
+  const Plan plan = make_plan(list_modules(make_config(8192, 28672, 1, 64, 8)), options);
+  uint64_t largest = 0;
+  for (const WorkItem& item : plan.items) {
+    largest = std::max(largest, item.memory_bytes);
+  }
+  EXPECT_GT(largest, 15 * kGiB);
+  EXPECT_LT(largest, 17 * kGiB);
+}
+
+PlanOptions calibration_options(int64_t windows, int ranks) {
+  PlanOptions options;
+  options.calibration_windows = windows;
+  options.calibration_seqlen = 128;
+  options.ranks = ranks;
+  return options;
+}
+
+TEST(Plan, CalibrationCoordinatorHoldsSumsAndOneReceive) {
+  const auto modules = list_modules(make_config(8192, 28672, 1, 64, 8));
+  const uint64_t h2 = 8192ull * 8192;
+  const uint64_t i2 = 28672ull * 28672;
+  const uint64_t grams = 8 * (3 * h2 + i2);  // the four float64 X^T X of one window
+  const uint64_t widest = 8 * i2;            // down_proj's input
+
+  const CalibrationMemory two = estimate_calibration_bytes(modules, calibration_options(8, 2));
+  // Both ranks own 4 windows: rank 0 adds the sums on top of what rank 1 holds.
+  EXPECT_EQ(two.coordinator_bytes - two.worker_bytes, grams);
+  EXPECT_GT(two.worker_bytes, grams + widest);
+  EXPECT_GT(two.coordinator_bytes, 25 * kGiB);
+
+  // One window per rank: no replaced X^T X on either, but rank 0 receives one.
+  const CalibrationMemory single = estimate_calibration_bytes(modules, calibration_options(2, 2));
+  EXPECT_EQ(two.worker_bytes - single.worker_bytes, widest + 3 * 128 * 8192 * 4);
+  EXPECT_EQ(single.coordinator_bytes - single.worker_bytes, grams + widest);
+
+  const CalibrationMemory alone = estimate_calibration_bytes(modules, calibration_options(1, 1));
+  EXPECT_EQ(alone.worker_bytes, 0u);
+  EXPECT_EQ(alone.coordinator_bytes, single.worker_bytes + grams);
+}
+
+TEST(Plan, CalibrationIsOmittedWithoutWindows) {
+  const Plan plan = make_plan(list_modules(make_config(64, 172, 2, 8, 4)), PlanOptions{});
+  EXPECT_EQ(plan.calibration.coordinator_bytes, 0u);
+  EXPECT_EQ(plan.calibration.worker_bytes, 0u);
+  EXPECT_NE(format_plan(plan).find("calibration not estimated"), std::string::npos);
+}
+
+TEST(Plan, CalibrationOverBudgetIsNamed) {
+  // Llama-3-8B shapes: down_proj's item fits in 6 GiB, but rank 0's calibration (the
+  // sums, its window's X^T X and a received one: about 7 GiB) does not.
+  const Plan plan = make_plan(list_modules(make_config(4096, 14336, 1, 32, 8)), calibration_options(8, 2));
+  EXPECT_LT(estimate_rank_bytes(plan, 1), 6 * kGiB);
+  EXPECT_GT(estimate_rank_bytes(plan, 0), 6 * kGiB);
+  try {
+    check_memory_budget(plan, 6 * kGiB);
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& error) {
+    EXPECT_NE(std::string(error.what()).find("calibration needs an estimated"), std::string::npos) << error.what();
+    EXPECT_NE(std::string(error.what()).find("rank 0"), std::string::npos) << error.what();
+  }
+  EXPECT_NO_THROW(check_memory_budget(plan, 8 * kGiB));
+  const std::string text = format_plan(plan);
+  EXPECT_NE(text.find("calibration rank 0"), std::string::npos) << text;
+  EXPECT_NE(text.find("ranks 1..1"), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace magrq::dist
