@@ -31,7 +31,7 @@ TEST(Experiment, MinimalFileTakesDefaults) {
   EXPECT_EQ(c.calibration.mode, "sequential");
   EXPECT_EQ(c.quantizer.bits, 4);
   EXPECT_TRUE(c.quantizer.sym);
-  EXPECT_FALSE(c.magr.alpha.has_value());
+  EXPECT_EQ(c.magr.alpha.kind, AlphaSetting::Kind::search_relative) << "alpha defaults to auto";
   EXPECT_EQ(c.output.formats, (std::vector<std::string>{"gptq", "dequantized"}));
 }
 
@@ -82,10 +82,41 @@ TEST(Experiment, StaticGroupsNeedGroups) {
       << message;
 }
 
-TEST(Experiment, AlphaAcceptsAutoAndNumbers) {
-  EXPECT_FALSE(parse_experiment(kMinimal + "magr: {alpha: auto}\n", "e").magr.alpha.has_value());
-  EXPECT_DOUBLE_EQ(*parse_experiment(kMinimal + "magr: {alpha: 0.002}\n", "e").magr.alpha, 0.002);
-  EXPECT_NE(error_of(kMinimal + "magr: {alpha: -1}\n").find("magr.alpha"), std::string::npos);
+TEST(Experiment, AlphaAcceptsAutoPublishedANumberOrAList) {
+  const auto alpha = [](const std::string& value) {
+    return parse_experiment(kMinimal + "magr: {alpha: " + value + "}\n", "e").magr.alpha;
+  };
+  EXPECT_EQ(alpha("auto").kind, AlphaSetting::Kind::search_relative);
+  EXPECT_EQ(alpha("published").kind, AlphaSetting::Kind::published);
+  EXPECT_EQ(alpha("0.002").kind, AlphaSetting::Kind::fixed);
+  EXPECT_EQ(alpha("0.002").values, std::vector<double>{0.002});
+  EXPECT_EQ(alpha("0").values, std::vector<double>{0.0}) << "alpha 0 is MagR doing nothing, as before";
+  EXPECT_EQ(alpha("[0.001, 0.0001]").kind, AlphaSetting::Kind::search_absolute);
+  EXPECT_EQ(alpha("[0.001, 0.0001]").values, (std::vector<double>{0.001, 0.0001}));
+  EXPECT_EQ(alpha("[0.001]").to_json(), nlohmann::ordered_json::array({0.001}));
+  EXPECT_EQ(alpha("published").to_json(), "published");
+}
+
+TEST(Experiment, AlphaRejectsBadValuesNamingTheKey) {
+  const auto message = [](const std::string& value) {
+    return error_of(kMinimal + "magr: {alpha: " + value + "}\n");
+  };
+  EXPECT_NE(message("-1").find("magr.alpha"), std::string::npos) << message("-1");
+  EXPECT_NE(message("often").find("expected auto, published, a number or a list"), std::string::npos)
+      << message("often");
+  EXPECT_NE(message("[0.001, 0]").find("no MagR is always a candidate"), std::string::npos)
+      << message("[0.001, 0]");
+  EXPECT_NE(message("[0.001, 0.001]").find("listed twice"), std::string::npos) << message("[0.001, 0.001]");
+  EXPECT_NE(message("[]").find("non-empty list"), std::string::npos) << message("[]");
+}
+
+TEST(Experiment, AutoCandidatesAreRelativeToTheZeroingAlpha) {
+  EXPECT_EQ(parse_experiment(kMinimal, "e").magr.auto_candidates, AlphaSearchOptions::default_relative_candidates());
+  EXPECT_EQ(parse_experiment(kMinimal + "magr: {auto_candidates: [0.01, 0.001]}\n", "e").magr.auto_candidates,
+            (std::vector<double>{0.01, 0.001}));
+  const std::string message = error_of(kMinimal + "magr: {auto_candidates: [1.5]}\n");
+  EXPECT_NE(message.find("magr.auto_candidates"), std::string::npos) << message;
+  EXPECT_NE(message.find("less than 1"), std::string::npos) << message;
 }
 
 TEST(Experiment, OverridesParseInOrder) {
