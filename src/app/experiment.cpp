@@ -128,7 +128,9 @@ void declare_method_sections(ConfigSchema& schema, ExperimentConfig& c) {
         c.magr.auto_candidates = parse_numbers(node, where + ": key magr.auto_candidates", 0.0, 1.0);
       },
       [&c] { return nlohmann::ordered_json(c.magr.auto_candidates); });
-  schema.add("magr.iterations", &c.magr.iterations, "Proximal gradient iterations",
+  schema.add("magr.iterations", &c.magr.iterations,
+             "Proximal gradient iterations of one solve; an alpha search spends the same number in all, "
+             "half on its first candidate and the rest shared by the warm-started ones",
              in_range<int>(0, 100000));
   schema.add("magr.accelerated", &c.magr.accelerated, "Accelerated (FISTA with restart) solver");
   schema.add("magr.tolerance", &c.magr.tolerance,
