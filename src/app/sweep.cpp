@@ -1,6 +1,7 @@
 #include "app/sweep.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <map>
 #include <sstream>

@@ -1,6 +1,7 @@
 #include "app/sweep_table.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <sstream>
