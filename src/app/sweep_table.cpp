@@ -6,6 +6,7 @@
 #include <map>
 #include <sstream>
 
+#include "app/alpha_report.hpp"
 #include "core/error.hpp"
 
 namespace magrq::app {
@@ -37,64 +38,34 @@ std::string value_text(const nlohmann::ordered_json& value) {
   return value.is_string() ? value.get<std::string>() : value.dump();
 }
 
-// Rows that chose no MagR (the candidate 0) in one item's alpha search, and the rows
-// searched; nothing when the item has no search.
-std::optional<std::pair<int64_t, int64_t>> rows_without_magr(const nlohmann::ordered_json& item) {
-  const auto search = item.find("magr_alpha");
-  if (search == item.end() || !search->contains("candidates")) {
-    return std::nullopt;
-  }
-  int64_t without = 0;
-  int64_t total = 0;
-  for (const auto& candidate : (*search)["candidates"]) {
-    const int64_t rows = candidate.value("rows_chosen", int64_t{0});
-    total += rows;
-    if (candidate.value("value", -1.0) == 0.0) {
-      without += rows;
-    }
-  }
-  return std::make_pair(without, total);
-}
-
 struct ModuleSums {
   double error = 0.0;
   double energy = 0.0;
-  int64_t rows_without_magr = 0;
-  int64_t searched_rows = 0;
 };
 
 void add_item_figures(const nlohmann::ordered_json& items, PointResults& results) {
   std::map<std::string, ModuleSums> modules;
-  bool searched = false;
   for (const auto& item : items) {
     ModuleSums& sums = modules[item.at("name").get<std::string>()];
     sums.error += item.at("output_error").get<double>();
     sums.energy += item.at("reference_energy").get<double>();
-    if (const auto rows = rows_without_magr(item)) {
-      searched = true;
-      sums.rows_without_magr += rows->first;
-      sums.searched_rows += rows->second;
-    }
   }
   results.modules = static_cast<int64_t>(modules.size());
   double relative_sum = 0.0;
-  int64_t without_modules = 0;
-  int64_t without_rows = 0;
-  int64_t searched_rows = 0;
   for (const auto& [name, sums] : modules) {
     results.output_error += sums.error;
     // A module with zero reference energy (all-zero weights or inputs) has no relative
     // error; it counts as 0, as the run report's relative_error does.
     relative_sum += sums.energy > 0 ? sums.error / sums.energy : 0.0;
-    without_modules += (sums.searched_rows > 0 && sums.rows_without_magr == sums.searched_rows) ? 1 : 0;
-    without_rows += sums.rows_without_magr;
-    searched_rows += sums.searched_rows;
   }
   results.mean_relative_error = modules.empty() ? 0.0 : relative_sum / static_cast<double>(modules.size());
-  if (searched) {
-    results.modules_without_magr = without_modules;
-    results.rows_without_magr = without_rows;
-    results.searched_rows = searched_rows;
+
+  // The same counts as the run's own report.md, from the items' alpha search records.
+  const nlohmann::ordered_json search = summarize_alpha_search(items);
+  if (!search.is_null()) {
+    results.modules_without_magr = search.at("modules_without_magr").get<int64_t>();
+    results.rows_without_magr = search.at("rows_without_magr").get<int64_t>();
+    results.searched_rows = search.at("rows").get<int64_t>();
   }
 }
 
