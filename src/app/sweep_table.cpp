@@ -240,7 +240,9 @@ std::string sweep_markdown(const SweepTable& table, const std::string& title) {
   std::string text = "# " + title + "\n\n" + std::to_string(finished) + " of " + std::to_string(table.rows.size()) +
                      " points finished. Output error: the sum over modules of tr((W - Q) H (W - Q)^T), with H the "
                      "mean of x x^T per calibration token; relative error: that over tr(W H W^T), averaged over "
-                     "modules.\n\n|";
+                     "modules.\n\n";
+
+  text += "|";
   for (const std::string& header : grid.headers) {
     text += " " + markdown_cell(header) + " |";
   }
@@ -249,20 +251,24 @@ std::string sweep_markdown(const SweepTable& table, const std::string& title) {
     text += " --- |";
   }
   text += "\n";
+
+  // Figures of a missing point show as -, swept values as they are.
+  const size_t first_figure = 2 + table.keys.size();
   for (const auto& cells : grid.cells) {
     text += "|";
     for (size_t i = 0; i < cells.size(); ++i) {
-      const bool missing = cells[i].empty() && i >= 2 + table.keys.size();
+      const bool missing = cells[i].empty() && i >= first_figure;
       text += " " + (missing ? std::string("-") : markdown_cell(cells[i])) + " |";
     }
     text += "\n";
   }
+
   if (!table.sources.empty()) {
     text += "\nPerplexity on:\n\n";
   }
   for (size_t i = 0; i < table.sources.size(); ++i) {
-    text += (table.sources.size() == 1 ? std::string("-") : std::to_string(i + 1) + ".") + " `" +
-            table.sources[i] + "`\n";
+    const std::string marker = table.sources.size() == 1 ? "-" : std::to_string(i + 1) + ".";
+    text += marker + " `" + table.sources[i] + "`\n";
   }
   return text;
 }
