@@ -1,5 +1,6 @@
 #include "app/run_job.hpp"
 
+#include <sched.h>
 #include <spdlog/spdlog.h>
 
 #include <omp.h>
@@ -597,11 +598,28 @@ void RunJob::finish_report() {
   }
 }
 
-// Threads per rank: the configured count, or the node's cores shared among the ranks the
-// launcher placed on it, so that ranks do not oversubscribe the cores.
+// CPUs this process may run on (its affinity mask, which Slurm and the MPI launcher
+// narrow to the allocation), or the machine's count when the mask cannot be read.
+int usable_cpus() {
+  cpu_set_t mask;
+  if (sched_getaffinity(0, sizeof(mask), &mask) == 0) {
+    return std::max(1, CPU_COUNT(&mask));
+  }
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+// Threads per rank: the configured count; else the launcher's or the user's explicit
+// count (SLURM_CPUS_PER_TASK, then OMP_NUM_THREADS); else the CPUs this process may use
+// shared among the ranks the launcher placed on the node, so that ranks neither
+// oversubscribe an allocation nor the cores.
 int threads_per_rank(const ExperimentConfig& config) {
   if (config.parallel.threads_per_rank > 0) {
     return config.parallel.threads_per_rank;
+  }
+  for (const char* name : {"SLURM_CPUS_PER_TASK", "OMP_NUM_THREADS"}) {
+    if (const char* value = std::getenv(name); value != nullptr && std::atoi(value) > 0) {
+      return std::atoi(value);
+    }
   }
   int local_ranks = 1;
   for (const char* name : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"}) {
@@ -610,8 +628,7 @@ int threads_per_rank(const ExperimentConfig& config) {
       break;
     }
   }
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  return std::max(1, cores / local_ranks);
+  return std::max(1, usable_cpus() / local_ranks);
 }
 
 int RunJob::execute() {
