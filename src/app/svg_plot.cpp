@@ -1,6 +1,7 @@
 #include "app/svg_plot.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -20,6 +21,9 @@ constexpr const char* kPalette[] = {"#0072B2", "#E69F00", "#009E73", "#CC79A7",
 constexpr int kStyleCount = 8;
 constexpr const char* kDashes[] = {"", "7 4", "2 3", "9 3 2 3"};
 constexpr int kPatternCount = 4;  // none, diagonal stripes, dots, horizontal stripes
+// Gray hatching for a stacked series with `hatched`, which is usually light, so white
+// stripes would not show on it.
+constexpr int kHatchPattern = 4;
 
 // Font sizes in pixels, and the mean advance of one character as a fraction of the font
 // size: an estimate for sans-serif text, used only to reserve room for labels.
@@ -30,6 +34,7 @@ constexpr double kCharWidth = 0.6;
 constexpr double kLegendRow = 18.0;
 // Markers are left out of lines with more points than this, where they would overlap.
 constexpr size_t kMaxMarkedPoints = 80;
+constexpr double kNoLength = std::numeric_limits<double>::quiet_NaN();
 
 std::string num(double value) {
   char text[40];
@@ -80,6 +85,8 @@ std::string pattern_definition(int pattern) {
       return open + " patternTransform=\"rotate(45)\"><rect width=\"2.5\" height=\"6\" fill=\"#FFFFFF\" fill-opacity=\"0.6\"/></pattern>\n";
     case 2:
       return open + "><circle cx=\"3\" cy=\"3\" r=\"1.3\" fill=\"#FFFFFF\" fill-opacity=\"0.75\"/></pattern>\n";
+    case kHatchPattern:
+      return open + " patternTransform=\"rotate(45)\"><rect width=\"1.2\" height=\"6\" fill=\"#555555\" fill-opacity=\"0.55\"/></pattern>\n";
     default:
       return open + "><rect width=\"6\" height=\"2\" fill=\"#FFFFFF\" fill-opacity=\"0.6\"/></pattern>\n";
   }
@@ -271,12 +278,13 @@ std::string draw_category_labels(const Layout& layout, const std::vector<std::st
   return text;
 }
 
-std::string draw_notes(const Layout& layout, size_t skipped) {
+constexpr const char* kLineAndBarSkipReason = "that are not finite or, on the log scale, not positive";
+
+std::string draw_notes(const Layout& layout, size_t skipped, const std::string& reason = kLineAndBarSkipReason) {
   if (skipped == 0) {
     return "";
   }
-  const std::string note = "Not drawn: " + std::to_string(skipped) +
-                           " value(s) that are not finite or, on the log scale, not positive.";
+  const std::string note = "Not drawn: " + std::to_string(skipped) + " value(s) " + reason + ".";
   return text_element(layout.left, layout.height - 8.0, note, kTickFont, "start",
                       " font-style=\"italic\" fill=\"#555555\"");
 }
@@ -426,6 +434,100 @@ std::string draw_series(const Layout& layout, const XAxis& x_axis, const YAxis& 
         text += marker(marker_index(index), x_pixel(layout, x_axis, x), layout.y_pixel(y_axis, y), colour);
       }
     }
+  }
+  return text;
+}
+
+bool is_hex_colour(const std::string& colour) {
+  if (colour.size() != 7 || colour[0] != '#') {
+    return false;
+  }
+  return std::all_of(colour.begin() + 1, colour.end(), [](unsigned char c) { return std::isxdigit(c) != 0; });
+}
+
+void check_stacked_input(const StackedBarChart& chart) {
+  chart.options.validate();
+  if (chart.options.log_y) {
+    throw ConfigError("stacked bar chart: log_y = true is not supported, because stacked lengths add up only on a "
+                      "linear axis");
+  }
+  for (const StackedSeries& series : chart.series) {
+    if (series.values.size() != chart.categories.size()) {
+      throw DataError(detail::concat("stacked series '", series.name, "' has ", series.values.size(),
+                                     " values; expected one per category (", chart.categories.size(), ")"));
+    }
+    if (!series.colour.empty() && !is_hex_colour(series.colour)) {
+      throw DataError(detail::concat("stacked series '", series.name, "' has colour '", series.colour,
+                                     "'; expected #RRGGBB or empty for the default palette"));
+    }
+  }
+}
+
+// The drawn length of every segment, lengths[series][category]: the value, or its
+// percentage of the category's total with as_share. NaN marks a segment that is not
+// drawn, and each one gets a note.
+std::vector<std::vector<double>> stacked_lengths(const StackedBarChart& chart, std::vector<std::string>& notes) {
+  const size_t categories = chart.categories.size();
+  std::vector<std::vector<double>> lengths(chart.series.size(), std::vector<double>(categories, kNoLength));
+  for (size_t c = 0; c < categories; ++c) {
+    double total = 0.0;
+    for (size_t s = 0; s < chart.series.size(); ++s) {
+      const double value = chart.series[s].values[c];
+      if (std::isfinite(value) && value >= 0.0) {
+        lengths[s][c] = value;
+        total += value;
+      } else {
+        notes.push_back(detail::concat("series '", chart.series[s].name, "', category '", chart.categories[c],
+                                       "': value ", value, " not drawn: ",
+                                       std::isfinite(value) ? "negative" : "not finite"));
+      }
+    }
+    if (!chart.as_share) {
+      continue;
+    }
+    if (!(total > 0.0)) {
+      notes.push_back("category '" + chart.categories[c] + "': total is 0, so it has no shares and no bar");
+      for (auto& series_lengths : lengths) {
+        series_lengths[c] = kNoLength;
+      }
+      continue;
+    }
+    for (auto& series_lengths : lengths) {
+      series_lengths[c] = 100.0 * series_lengths[c] / total;
+    }
+  }
+  return lengths;
+}
+
+std::string stacked_fill(const StackedBarChart& chart, size_t series) {
+  const std::string& colour = chart.series[series].colour;
+  return colour.empty() ? kPalette[series % kStyleCount] : colour;
+}
+
+// One segment of a stacked bar (or a legend swatch), with a thin white edge so that
+// neighbours of similar colour stay apart, and hatching when the series asks for it.
+std::string stacked_rect(double x, double y, double width, double height, const std::string& fill, bool hatched,
+                         const std::string& css_class, const std::string& tooltip) {
+  const std::string box = "x=\"" + num(x) + "\" y=\"" + num(y) + "\" width=\"" + num(width) + "\" height=\"" +
+                          num(height) + "\"";
+  const std::string edge = css_class == "swatch" ? "#888888" : "#FFFFFF";
+  std::string text = "<rect class=\"" + css_class + "\" " + box + " fill=\"" + fill + "\" stroke=\"" + edge +
+                     "\" stroke-width=\"0.6\"";
+  text += tooltip.empty() ? "/>\n" : "><title>" + escape_xml(tooltip) + "</title></rect>\n";
+  if (hatched) {
+    text += "<rect class=\"" + css_class + "-pattern\" " + box + " fill=\"url(#pattern" +
+            std::to_string(kHatchPattern) + ")\"/>\n";
+  }
+  return text;
+}
+
+std::string segment_tooltip(const StackedBarChart& chart, size_t series, size_t category, double length) {
+  std::string text = chart.categories[category] + ": " + chart.series[series].name + ", " +
+                     detail::concat(chart.series[series].values[category]);
+  if (chart.as_share) {
+    char share[32];
+    std::snprintf(share, sizeof(share), " (%.1f%%)", length);
+    text += share;
   }
   return text;
 }
@@ -713,6 +815,94 @@ Rendered render_bar_chart(const BarChart& chart) {
   svg += draw_notes(layout, rendered.notes.size());
   svg += "</svg>\n";
   return rendered;
+}
+
+Rendered render_stacked_bar_chart(const StackedBarChart& chart) {
+  check_stacked_input(chart);
+  Rendered rendered;
+  const std::vector<std::vector<double>> lengths = stacked_lengths(chart, rendered.notes);
+
+  std::vector<double> tops;
+  for (size_t c = 0; c < chart.categories.size(); ++c) {
+    double top = 0.0;
+    for (const auto& series_lengths : lengths) {
+      top += std::isnan(series_lengths[c]) ? 0.0 : series_lengths[c];
+    }
+    tops.push_back(top);
+  }
+  if (chart.as_share) {
+    tops = {0.0, 100.0};  // the share axis always spans 0 to 100 %, whatever the data
+  }
+  // The legend lists the top layer first, so that it reads in the order of the bars.
+  std::vector<std::string> legend;
+  for (auto it = chart.series.rbegin(); it != chart.series.rend(); ++it) {
+    legend.push_back(it->name);
+  }
+  const bool any_hatched = std::any_of(chart.series.begin(), chart.series.end(),
+                                       [](const StackedSeries& series) { return series.hatched; });
+
+  const YAxis y_axis = make_y_axis(tops, chart.options, true);
+  const Layout layout = make_layout(chart.options, y_axis, !chart.title.empty(), !chart.x_label.empty(),
+                                    chart.categories, legend, !rendered.notes.empty());
+  std::string& svg = rendered.svg;
+  svg = open_document(layout, chart.title, any_hatched ? std::vector<int>{kHatchPattern} : std::vector<int>{});
+  svg += draw_frame(layout, y_axis, chart.title, chart.x_label, chart.y_label);
+  if (!chart.categories.empty()) {
+    svg += draw_category_labels(layout, chart.categories);
+  }
+
+  const double spacing = chart.categories.empty() ? 0.0
+                                                  : (layout.right - layout.left) / static_cast<double>(chart.categories.size());
+  for (size_t c = 0; c < chart.categories.size(); ++c) {
+    const double x = layout.left + spacing * (static_cast<double>(c) + 0.1);
+    double stacked = 0.0;
+    for (size_t s = 0; s < chart.series.size(); ++s) {
+      const double length = lengths[s][c];
+      if (std::isnan(length) || length == 0.0) {
+        continue;
+      }
+      const double top = layout.y_pixel(y_axis, stacked + length);
+      const double bottom = layout.y_pixel(y_axis, stacked);
+      svg += stacked_rect(x, top, 0.8 * spacing, bottom - top, stacked_fill(chart, s), chart.series[s].hatched,
+                          "segment", segment_tooltip(chart, s, c, length));
+      stacked += length;
+    }
+  }
+  double legend_y = layout.top + 9.0;
+  for (size_t i = 0; i < chart.series.size(); ++i) {
+    const size_t s = chart.series.size() - 1 - i;
+    svg += stacked_rect(layout.legend_x + 7.0, legend_y - 6.0, 12.0, 12.0, stacked_fill(chart, s),
+                        chart.series[s].hatched, "swatch", "");
+    svg += text_element(layout.legend_x + 34.0, legend_y + 4.0, chart.series[s].name, kLegendFont, "start");
+    legend_y += kLegendRow;
+  }
+  svg += draw_notes(layout, rendered.notes.size(),
+                    chart.as_share ? "that are negative or not finite, or in a category with total 0"
+                                   : "that are negative or not finite");
+  svg += "</svg>\n";
+  return rendered;
+}
+
+std::vector<std::string> sequential_colours(size_t count) {
+  // Three anchors of one blue hue, light to dark, interpolated linearly in sRGB. The light
+  // end is dark enough to show against white and against a light gray "none".
+  constexpr int kAnchors[3][3] = {{0xC6, 0xDB, 0xEF}, {0x42, 0x92, 0xC6}, {0x08, 0x30, 0x6B}};
+  std::vector<std::string> colours;
+  for (size_t i = 0; i < count; ++i) {
+    // A single colour takes a middle shade rather than the faint light end.
+    const double t = count == 1 ? 0.6 : static_cast<double>(i) / static_cast<double>(count - 1);
+    const int segment = t < 0.5 ? 0 : 1;
+    const double u = t < 0.5 ? 2.0 * t : 2.0 * t - 1.0;
+    char text[8];
+    int rgb[3];
+    for (int k = 0; k < 3; ++k) {
+      const double value = kAnchors[segment][k] + u * (kAnchors[segment + 1][k] - kAnchors[segment][k]);
+      rgb[k] = static_cast<int>(std::lround(value));
+    }
+    std::snprintf(text, sizeof(text), "#%02X%02X%02X", rgb[0], rgb[1], rgb[2]);
+    colours.push_back(text);
+  }
+  return colours;
 }
 
 }  // namespace magrq::app::svg

@@ -1,4 +1,5 @@
-// A small SVG chart writer for reports: line charts and grouped bar charts.
+// A small SVG chart writer for reports: line charts, grouped bar charts and stacked bar
+// charts.
 //
 // The output is plain SVG 1.1 text with no scripts, fonts or external references, so
 // a browser, a Markdown viewer or rsvg-convert shows it as is. Rendering is
@@ -78,6 +79,33 @@ struct BarChart {
   ChartOptions options;
 };
 
+// One layer of a stacked bar chart: one value per category, drawn on top of the layers
+// before it.
+struct StackedSeries {
+  std::string name;
+  std::vector<double> values;
+  // Fill as "#RRGGBB"; empty for the default palette's colour at the series' index.
+  std::string colour;
+  // Gray diagonal hatching over the fill, to set one layer apart (such as "none") when
+  // its colour alone would be too close to a neighbour's in grayscale.
+  bool hatched = false;
+};
+
+// One stacked bar per category: the first series at the bottom. The legend lists the
+// series top to bottom, in the order they appear in the bars.
+struct StackedBarChart {
+  std::string title;
+  std::string x_label;
+  std::string y_label;
+  std::vector<std::string> categories;
+  std::vector<StackedSeries> series;
+  // Draw each category's values as percentages of its own total, on a 0 to 100 axis,
+  // instead of the values themselves on an axis from 0.
+  bool as_share = false;
+  // log_y must be false: stacked lengths only add up on a linear axis.
+  ChartOptions options;
+};
+
 // An SVG document and one note for each point, bar or series that was not drawn.
 struct Rendered {
   std::string svg;
@@ -91,6 +119,16 @@ Rendered render_line_chart(const LineChart& chart);
 // Renders a grouped bar chart. Throws DataError naming the series when its value count
 // differs from the category count, and ConfigError for invalid options.
 Rendered render_bar_chart(const BarChart& chart);
+
+// Renders a stacked bar chart. A negative or non-finite value is not drawn and noted;
+// with as_share, so is a category whose total is 0. Throws DataError naming the series
+// when its value count differs from the category count or its colour is not #RRGGBB,
+// and ConfigError for invalid options or log_y. Cost O(series x categories).
+Rendered render_stacked_bar_chart(const StackedBarChart& chart);
+
+// `count` colours of one hue (blue) from light to dark, as "#RRGGBB", for series with an
+// order such as increasing strength. Even the lightest stays visible on white.
+std::vector<std::string> sequential_colours(size_t count);
 
 // Replaces &, <, >, " and ' by XML entities. A control character, which XML 1.0 does
 // not allow, is written visibly as \xNN.
