@@ -87,8 +87,23 @@ std::vector<Plot> single_run_plots(const RunSummary& run) {
   if (run.magr) {
     plots.push_back(magr_plot(run, "magr.svg"));
   }
+  if (!run.alpha_search.empty()) {
+    plots.push_back(alpha_choice_plot(run, "magr-alpha.svg"));
+  }
   plots.push_back(run_error_plot(run, "error.svg"));
   return plots;
+}
+
+// PREFIX + the run name's slug + ".svg", or with the plot's position inserted when that
+// name is taken, because distinct run names can share a slug ("a/b" and "a-b").
+std::string unique_run_file(const std::string& prefix, const std::string& run_name, size_t position,
+                            std::set<std::string>& taken) {
+  std::string file = prefix + slug(run_name) + ".svg";
+  if (!taken.insert(file).second) {
+    file = prefix + std::to_string(position) + "-" + slug(run_name) + ".svg";
+    taken.insert(file);
+  }
+  return file;
 }
 
 std::vector<std::string> perplexity_sources(const std::vector<RunSummary>& runs) {
@@ -155,7 +170,7 @@ std::string full_precision_lines(const std::vector<RunSummary>& runs) {
 
 std::string comparison_markdown(const std::vector<RunSummary>& runs, const std::filesystem::path& out_dir,
                                 const std::vector<Plot>& perplexity, const std::vector<Plot>& errors,
-                                const std::vector<Plot>& magr) {
+                                const std::vector<Plot>& magr, const std::vector<Plot>& alpha) {
   std::string md = "# magrq comparison report\n\n" + std::to_string(runs.size()) +
                    " runs. Each name links to the run's own report.\n\n## Runs\n\n";
   md += runs_table(runs, out_dir);
@@ -176,6 +191,12 @@ std::string comparison_markdown(const std::vector<RunSummary>& runs, const std::
   if (!magr.empty()) {
     md += "## MagR: max |w| before and after\n\n";
     for (const Plot& plot : magr) {
+      md += plot_markdown(plot, "###");
+    }
+  }
+  if (!alpha.empty()) {
+    md += "## MagR alpha chosen per row\n\n";
+    for (const Plot& plot : alpha) {
       md += plot_markdown(plot, "###");
     }
   }
@@ -236,26 +257,24 @@ void write_comparison_report(const std::vector<std::filesystem::path>& run_dirs,
   const std::vector<Plot> perplexity = perplexity_plots(runs);
   const std::vector<Plot> errors = comparison_error_plots(runs, names);
   std::vector<Plot> magr;
-  std::set<std::string> magr_files;
+  std::vector<Plot> alpha;
+  std::set<std::string> files;
   for (const RunSummary& run : runs) {
-    if (!run.magr) {
-      continue;
+    if (run.magr) {
+      magr.push_back(magr_plot(run, unique_run_file("magr-", run.name, magr.size() + 1, files)));
     }
-    // Distinct names can share a slug ("a/b" and "a-b"), so the run's position keeps files apart.
-    std::string file = "magr-" + slug(run.name) + ".svg";
-    if (!magr_files.insert(file).second) {
-      file = "magr-" + std::to_string(magr.size() + 1) + "-" + slug(run.name) + ".svg";
-      magr_files.insert(file);
+    if (!run.alpha_search.empty()) {
+      alpha.push_back(alpha_choice_plot(run, unique_run_file("magr-alpha-", run.name, alpha.size() + 1, files)));
     }
-    magr.push_back(magr_plot(run, file));
   }
   std::vector<Plot> all = perplexity;
   all.insert(all.end(), errors.begin(), errors.end());
   all.insert(all.end(), magr.begin(), magr.end());
+  all.insert(all.end(), alpha.begin(), alpha.end());
 
   std::filesystem::create_directories(out_dir);
   write_plot_files(out_dir, all);
-  store::write_text_atomically(out_dir / "report.md", comparison_markdown(runs, out_dir, perplexity, errors, magr));
+  store::write_text_atomically(out_dir / "report.md", comparison_markdown(runs, out_dir, perplexity, errors, magr, alpha));
   log_notes(all);
   spdlog::info("report: wrote {} comparing {} runs, with {} plot(s) in {}", (out_dir / "report.md").string(),
                runs.size(), all.size(), (out_dir / "plots").string());

@@ -23,6 +23,7 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr size_t kMaxMagrBarModules = 60;
 constexpr size_t kMaxRunErrorBars = 120;
 constexpr size_t kMaxComparisonBars = 96;
+constexpr size_t kMaxAlphaBarModules = 60;
 // Series per comparison chart: the palette has eight colours and marker shapes.
 constexpr size_t kMaxRunsPerChart = 8;
 
@@ -96,6 +97,108 @@ Plot magr_lines(const RunSummary& run, const std::string& file) {
   const std::string caption = "Largest weight magnitude per layer (the max over all of the layer's modules and "
                               "output channels) before and after MagR.";
   return {file, chart.title, caption, svg::render_line_chart(chart)};
+}
+
+// A candidate of the alpha search across modules: its value and scale, with every
+// scale's 0 being the same "none".
+struct CandidateKey {
+  std::string scale;
+  double value = 0.0;
+
+  bool operator==(const CandidateKey& other) const { return value == other.value && scale == other.scale; }
+};
+
+CandidateKey candidate_key(const std::string& scale, double value) {
+  return value == 0.0 ? CandidateKey{"", 0.0} : CandidateKey{scale, value};
+}
+
+// "none", "0.001 x z" for a multiple of the zeroing alpha z, "0.001" for an absolute
+// alpha: the wording of report.md's alpha search table.
+std::string candidate_name(const CandidateKey& key) {
+  if (key.value == 0.0) {
+    return "none";
+  }
+  char text[40];
+  std::snprintf(text, sizeof(text), "%g", key.value);
+  return std::string(text) + (key.scale == "zeroing" ? " x z" : "");
+}
+
+// Every candidate of the run's modules: none first, then by scale and from the largest
+// value down, which is the order the search tries them in.
+std::vector<CandidateKey> run_candidates(const RunSummary& run) {
+  std::vector<CandidateKey> keys;
+  for (const ModuleAlphaSearch& module : run.alpha_search) {
+    for (const AlphaCandidateRows& candidate : module.candidates) {
+      const CandidateKey key = candidate_key(module.scale, candidate.value);
+      if (std::find(keys.begin(), keys.end(), key) == keys.end()) {
+        keys.push_back(key);
+      }
+    }
+  }
+  std::stable_sort(keys.begin(), keys.end(), [](const CandidateKey& a, const CandidateKey& b) {
+    if ((a.value == 0.0) != (b.value == 0.0)) {
+      return a.value == 0.0;
+    }
+    return a.scale != b.scale ? a.scale < b.scale : a.value > b.value;
+  });
+  return keys;
+}
+
+// Rows per candidate, in the order of `keys`, for each category: a module, or a layer
+// with the rows of its modules added up when there are too many modules for a bar each.
+struct AlphaChoiceTable {
+  std::vector<std::string> categories;
+  std::vector<std::vector<double>> rows;  // rows[candidate][category]
+  bool per_layer = false;
+};
+
+AlphaChoiceTable alpha_choice_table(const RunSummary& run, const std::vector<CandidateKey>& keys) {
+  AlphaChoiceTable table;
+  table.per_layer = run.alpha_search.size() > kMaxAlphaBarModules;
+  std::vector<int> category_of;  // index into categories for each module
+  for (const ModuleAlphaSearch& module : run.alpha_search) {
+    const std::string name = table.per_layer ? "layer " + std::to_string(module.layer) : module.label();
+    const auto found = std::find(table.categories.begin(), table.categories.end(), name);
+    category_of.push_back(static_cast<int>(found - table.categories.begin()));
+    if (found == table.categories.end()) {
+      table.categories.push_back(name);
+    }
+  }
+  table.rows.assign(keys.size(), std::vector<double>(table.categories.size(), 0.0));
+  for (size_t m = 0; m < run.alpha_search.size(); ++m) {
+    const ModuleAlphaSearch& module = run.alpha_search[m];
+    for (const AlphaCandidateRows& candidate : module.candidates) {
+      const size_t k = static_cast<size_t>(
+          std::find(keys.begin(), keys.end(), candidate_key(module.scale, candidate.value)) - keys.begin());
+      table.rows[k][static_cast<size_t>(category_of[m])] += static_cast<double>(candidate.rows_chosen);
+    }
+  }
+  return table;
+}
+
+std::string alpha_choice_caption(const RunSummary& run, const AlphaChoiceTable& table,
+                                 const std::vector<CandidateKey>& keys) {
+  int64_t rows = 0;
+  int64_t without = 0;
+  for (const ModuleAlphaSearch& module : run.alpha_search) {
+    rows += module.rows();
+    for (const AlphaCandidateRows& candidate : module.candidates) {
+      without += candidate.value == 0.0 ? candidate.rows_chosen : 0;
+    }
+  }
+  std::string caption = std::string("Share of each ") + (table.per_layer ? "layer's" : "module's") +
+                        " output rows that kept each MagR strength in the per-row alpha search, which keeps the "
+                        "candidate with the lowest output error (w - q)^T H (w - q) for each row. "
+                        "\"none\" (gray, hatched) is no MagR; darker blue is a larger alpha, so more shrinkage.";
+  if (std::any_of(keys.begin(), keys.end(), [](const CandidateKey& key) { return key.scale == "zeroing"; })) {
+    caption += " z is the row's zeroing alpha, the smallest alpha at which MagR sets the whole row to 0.";
+  }
+  if (table.per_layer) {
+    caption += " One bar per layer, with the rows of its modules added up, because " +
+               std::to_string(run.alpha_search.size()) + " modules are too many for a bar each.";
+  }
+  return caption + " Over the run, " + std::to_string(without) + " of " + std::to_string(rows) +
+         " rows chose no MagR.";
 }
 
 double relative_error_of(const RunSummary& run, int layer, const std::string& type) {
@@ -258,6 +361,34 @@ std::string short_source(const std::string& source) {
 
 Plot magr_plot(const RunSummary& run, const std::string& file) {
   return run.modules.size() <= kMaxMagrBarModules ? magr_bars(run, file) : magr_lines(run, file);
+}
+
+Plot alpha_choice_plot(const RunSummary& run, const std::string& file) {
+  MAGRQ_CHECK(!run.alpha_search.empty(), "run ", run.name, " has no alpha search to plot");
+  const std::vector<CandidateKey> keys = run_candidates(run);
+  const AlphaChoiceTable table = alpha_choice_table(run, keys);
+
+  svg::StackedBarChart chart;
+  chart.title = "MagR alpha chosen per row: " + run.name;
+  chart.x_label = table.per_layer ? "layer" : "module (layer.module)";
+  chart.y_label = "share of output rows (%)";
+  chart.categories = table.categories;
+  chart.as_share = true;
+  // Stronger MagR reads darker: the candidates come largest first, the palette light first.
+  const size_t strengths = keys.size() - (keys.front().value == 0.0 ? 1 : 0);
+  const std::vector<std::string> colours = svg::sequential_colours(strengths);
+  size_t next_strength = 0;
+  for (size_t k = 0; k < keys.size(); ++k) {
+    svg::StackedSeries series{candidate_name(keys[k]), table.rows[k], "", false};
+    if (keys[k].value == 0.0) {
+      series.colour = "#E3E3E3";
+      series.hatched = true;
+    } else {
+      series.colour = colours[strengths - 1 - next_strength++];
+    }
+    chart.series.push_back(series);
+  }
+  return {file, chart.title, alpha_choice_caption(run, table, keys), svg::render_stacked_bar_chart(chart)};
 }
 
 std::vector<Plot> comparison_error_plots(const std::vector<RunSummary>& runs, const std::vector<std::string>& names) {

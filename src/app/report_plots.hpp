@@ -1,5 +1,6 @@
 // The charts of run reports, built from run summaries: MagR's effect on max |w|, the
-// output error per module and perplexity against bits.
+// MagR strength chosen per module, the output error per module and perplexity against
+// bits.
 #pragma once
 
 #include <string>
@@ -23,6 +24,13 @@ struct Plot {
 // max |w| of each module before and after MagR, as bars per module (layer.module), or,
 // for more than 60 modules, as lines over the layers of the max over each layer's modules.
 Plot magr_plot(const RunSummary& run, const std::string& file);
+
+// The MagR strength that the per-row alpha search chose: one stacked bar per module
+// (layer.module), or per layer for more than 60 modules, split into the share of the
+// output rows that kept each candidate. "none" (no MagR) is at the bottom, then the
+// candidates from the largest alpha (darkest) to the smallest (lightest). Requires a run
+// with alpha_search.
+Plot alpha_choice_plot(const RunSummary& run, const std::string& file);
 
 // The relative output error of one run's modules: bars grouped by layer with one bar
 // per module type, or lines over the layers when there are more than 120 modules.

@@ -25,6 +25,17 @@ size_t module_rank(const std::string& module) {
   return static_cast<size_t>(found - std::begin(kModuleOrder));
 }
 
+// Layer first, then the decoder layer's order, then by name for modules outside it.
+template <typename Module>
+bool model_order(const Module& a, const Module& b) {
+  if (a.layer != b.layer) {
+    return a.layer < b.layer;
+  }
+  const size_t rank_a = module_rank(a.module);
+  const size_t rank_b = module_rank(b.module);
+  return rank_a != rank_b ? rank_a < rank_b : a.module < b.module;
+}
+
 std::string format_number(double value) {
   char text[40];
   std::snprintf(text, sizeof(text), "%g", value);
@@ -116,15 +127,64 @@ std::vector<ModuleSummary> summarize_modules(const ReportReader& reader, const J
   for (auto& [key, summary] : modules) {
     ordered.push_back(summary);
   }
-  std::stable_sort(ordered.begin(), ordered.end(), [](const ModuleSummary& a, const ModuleSummary& b) {
-    if (a.layer != b.layer) {
-      return a.layer < b.layer;
-    }
-    const size_t rank_a = module_rank(a.module);
-    const size_t rank_b = module_rank(b.module);
-    return rank_a != rank_b ? rank_a < rank_b : a.module < b.module;
-  });
+  std::stable_sort(ordered.begin(), ordered.end(), model_order<ModuleSummary>);
   return ordered;
+}
+
+// The search's data are output errors and row counts, so a negative or non-finite value
+// is a corrupt report rather than something to draw.
+AlphaCandidateRows read_alpha_candidate(const ReportReader& reader, const Json& node, const std::string& where) {
+  AlphaCandidateRows candidate;
+  candidate.value = reader.get<double>(node, "value", where);
+  candidate.output_error = reader.get<double>(node, "output_error", where);
+  candidate.rows_chosen = reader.get<int64_t>(node, "rows_chosen", where);
+  if (!std::isfinite(candidate.value) || candidate.value < 0.0) {
+    throw DataError(detail::concat(reader.file().string(), ": field '", where, ".value' is ", candidate.value,
+                                   "; expected a finite alpha >= 0"));
+  }
+  if (candidate.rows_chosen < 0) {
+    throw DataError(detail::concat(reader.file().string(), ": field '", where, ".rows_chosen' is ",
+                                   candidate.rows_chosen, "; expected a row count >= 0"));
+  }
+  return candidate;
+}
+
+ModuleAlphaSearch read_module_alpha_search(const ReportReader& reader, const Json& node, const std::string& where) {
+  ModuleAlphaSearch search;
+  search.layer = reader.get<int>(node, "layer", where);
+  search.module = reader.get<std::string>(node, "module", where);
+  search.scale = reader.get<std::string>(node, "scale", where);
+  if (search.scale != "zeroing" && search.scale != "absolute") {
+    throw DataError(detail::concat(reader.file().string(), ": field '", where, ".scale' is '", search.scale,
+                                   "'; expected 'zeroing' or 'absolute'"));
+  }
+  const Json& candidates = reader.child(node, "candidates", where);
+  if (!candidates.is_array()) {
+    throw DataError(detail::concat(reader.file().string(), ": field '", where, ".candidates' is not a list"));
+  }
+  for (size_t k = 0; k < candidates.size(); ++k) {
+    search.candidates.push_back(
+        read_alpha_candidate(reader, candidates[k], where + ".candidates[" + std::to_string(k) + "]"));
+  }
+  return search;
+}
+
+// magr_alpha_search is optional: null when no module ran the search, and absent from
+// reports written before the search existed.
+std::vector<ModuleAlphaSearch> summarize_alpha_search(const ReportReader& reader, const Json& root) {
+  std::vector<ModuleAlphaSearch> modules;
+  if (!root.contains("magr_alpha_search") || root.at("magr_alpha_search").is_null()) {
+    return modules;
+  }
+  const Json& list = reader.child(root.at("magr_alpha_search"), "modules", "magr_alpha_search");
+  if (!list.is_array()) {
+    throw DataError(detail::concat(reader.file().string(), ": field 'magr_alpha_search.modules' is not a list"));
+  }
+  for (size_t i = 0; i < list.size(); ++i) {
+    modules.push_back(read_module_alpha_search(reader, list[i], "magr_alpha_search.modules[" + std::to_string(i) + "]"));
+  }
+  std::stable_sort(modules.begin(), modules.end(), model_order<ModuleAlphaSearch>);
+  return modules;
 }
 
 std::vector<PerplexitySummary> summarize_perplexity(const ReportReader& reader, const Json& entries) {
@@ -182,6 +242,18 @@ std::string ModuleSummary::label() const {
   return std::to_string(layer) + "." + module;
 }
 
+std::string ModuleAlphaSearch::label() const {
+  return std::to_string(layer) + "." + module;
+}
+
+int64_t ModuleAlphaSearch::rows() const {
+  int64_t total = 0;
+  for (const AlphaCandidateRows& candidate : candidates) {
+    total += candidate.rows_chosen;
+  }
+  return total;
+}
+
 double RunSummary::total_output_error() const {
   double total = 0.0;
   for (const ModuleSummary& module : modules) {
@@ -232,6 +304,7 @@ RunSummary load_run_summary(const std::filesystem::path& run_dir) {
 
   run.modules = summarize_modules(reader, require_array(reader, root, "items"));
   run.perplexity = summarize_perplexity(reader, require_array(reader, root, "perplexity"));
+  run.alpha_search = summarize_alpha_search(reader, root);
   run.total_seconds = reader.get<double>(reader.child(root, "phase_seconds", ""), "total", "phase_seconds");
   return run;
 }

@@ -2,6 +2,7 @@
 // the plots and the table of runs use, with work items summed per module.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -25,6 +26,28 @@ struct ModuleSummary {
   std::string label() const;
 };
 
+// One candidate of the MagR alpha search, summed over a module's row blocks.
+struct AlphaCandidateRows {
+  // 0 is no MagR. Otherwise a multiple of each row's zeroing alpha (scale "zeroing") or
+  // an alpha used as is (scale "absolute").
+  double value = 0.0;
+  double output_error = 0.0;  // the module's output error had every row chosen this candidate
+  int64_t rows_chosen = 0;    // output rows that kept this candidate
+};
+
+// The MagR alpha search of one module: an entry of magr_alpha_search.modules.
+struct ModuleAlphaSearch {
+  int layer = 0;
+  std::string module;  // q_proj, ..., down_proj
+  std::string scale;   // "zeroing" or "absolute"
+  std::vector<AlphaCandidateRows> candidates;  // no MagR first, then the order tried (largest first)
+
+  // "layer.module", as ModuleSummary::label().
+  std::string label() const;
+  // Sum of rows_chosen over the candidates: the module's output rows.
+  int64_t rows() const;
+};
+
 struct PerplexitySummary {
   std::string source;                     // KIND:PATH[@BEGIN:END], as in the configuration
   double quantized = 0.0;
@@ -41,6 +64,9 @@ struct RunSummary {
   std::string magr_alpha;  // magr.alpha as text: auto, a number or a list
   std::vector<ModuleSummary> modules;  // ordered by layer, then q, k, v, o, gate, up, down
   std::vector<PerplexitySummary> perplexity;
+  // The per-row alpha search, ordered like modules. Empty when the run did not search
+  // (fixed alpha, no MagR, or a report.json written before the search existed).
+  std::vector<ModuleAlphaSearch> alpha_search;
   double total_seconds = 0.0;  // phase_seconds.total
 
   double total_output_error() const;
@@ -52,7 +78,7 @@ struct RunSummary {
 };
 
 // Reads RUN_DIR/report.json. Throws DataError naming the file when it is missing, is not
-// valid JSON or lacks a field the report needs (naming the field).
+// valid JSON, lacks a field the report needs or has an invalid value (naming the field).
 RunSummary load_run_summary(const std::filesystem::path& run_dir);
 
 // Lists the run folders behind the given folders. A folder with report.json is a run. A
