@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -89,6 +90,9 @@ std::vector<Plot> single_run_plots(const RunSummary& run) {
   }
   if (!run.alpha_search.empty()) {
     plots.push_back(alpha_choice_plot(run, "magr-alpha.svg"));
+    if (std::optional<Plot> gain = alpha_gain_plot(run, "magr-alpha-gain.svg")) {
+      plots.push_back(std::move(*gain));
+    }
   }
   plots.push_back(run_error_plot(run, "error.svg"));
   return plots;

@@ -3,6 +3,7 @@
 // bits.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +32,12 @@ Plot magr_plot(const RunSummary& run, const std::string& file);
 // candidates from the largest alpha (darkest) to the smallest (lightest). Requires a run
 // with alpha_search.
 Plot alpha_choice_plot(const RunSummary& run, const std::string& file);
+
+// The output error of each module relative to no MagR, for the run's per-row choice and
+// for the best single candidate of the module, as two lines over the modules with a
+// reference line at 1. Empty when the search has no "none" candidate to divide by.
+// Requires a run with alpha_search.
+std::optional<Plot> alpha_gain_plot(const RunSummary& run, const std::string& file);
 
 // The relative output error of one run's modules: bars grouped by layer with one bar
 // per module type, or lines over the layers when there are more than 120 modules.

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
@@ -254,6 +255,152 @@ TEST(SvgPlot, TickLabelsAreShort) {
   EXPECT_EQ(app::svg::format_tick(1000.0, 1000.0), "1000");
 }
 
+using app::svg::StackedBarChart;
+
+// One stacked segment: its rectangle in pixels.
+struct Segment {
+  double x = 0.0;
+  double y = 0.0;
+  double height = 0.0;
+};
+
+std::vector<Segment> segments(const std::string& svg) {
+  const std::regex rect("<rect class=\"segment\" x=\"([^\"]*)\" y=\"([^\"]*)\" width=\"[^\"]*\" height=\"([^\"]*)\"");
+  std::vector<Segment> found;
+  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), rect); it != std::sregex_iterator(); ++it) {
+    found.push_back({std::stod((*it)[1].str()), std::stod((*it)[2].str()), std::stod((*it)[3].str())});
+  }
+  return found;
+}
+
+// The height in pixels of the plot frame, the rectangle that the y axis spans.
+double frame_height(const std::string& svg) {
+  std::smatch match;
+  const std::regex frame("<rect x=\"[^\"]*\" y=\"[^\"]*\" width=\"[^\"]*\" height=\"([^\"]*)\" fill=\"none\"");
+  EXPECT_TRUE(std::regex_search(svg, match, frame));
+  return match.empty() ? 0.0 : std::stod(match[1].str());
+}
+
+// The summed segment height of each bar, keyed by the bar's x.
+std::map<double, double> bar_heights(const std::string& svg) {
+  std::map<double, double> heights;
+  for (const Segment& segment : segments(svg)) {
+    heights[segment.x] += segment.height;
+  }
+  return heights;
+}
+
+StackedBarChart share_chart() {
+  StackedBarChart chart;
+  chart.title = "rows per candidate";
+  chart.categories = {"0.q_proj", "0.k_proj"};
+  chart.series = {{"none", {4, 0}, "#E3E3E3", true}, {"0.01 x z", {20, 16}, "", false},
+                  {"0.001 x z", {40, 48}, "", false}};
+  chart.as_share = true;
+  return chart;
+}
+
+TEST(SvgPlot, StackedSharesFillTheAxis) {
+  const app::svg::Rendered rendered = app::svg::render_stacked_bar_chart(share_chart());
+  expect_balanced_tags(rendered.svg);
+  EXPECT_TRUE(rendered.notes.empty());
+  EXPECT_EQ(segments(rendered.svg).size(), 5u);  // the zero value gets no segment
+  const double full = frame_height(rendered.svg);
+  const std::map<double, double> heights = bar_heights(rendered.svg);
+  ASSERT_EQ(heights.size(), 2u);
+  for (const auto& [x, height] : heights) {
+    EXPECT_NEAR(height, full, 0.05) << "bar at x = " << x;  // segments are rounded to 0.01 px each
+  }
+  EXPECT_NE(rendered.svg.find(">100</text>"), std::string::npos);  // the share axis ends at 100
+  EXPECT_NE(rendered.svg.find("<title>0.q_proj: 0.001 x z, 40 (62.5%)</title>"), std::string::npos);
+}
+
+TEST(SvgPlot, StackedLegendListsTopLayerFirst) {
+  const std::string svg = app::svg::render_stacked_bar_chart(share_chart()).svg;
+  const size_t top = svg.find(">0.001 x z</text>");
+  const size_t middle = svg.find(">0.01 x z</text>");
+  const size_t bottom = svg.find(">none</text>");
+  ASSERT_NE(top, std::string::npos);
+  ASSERT_NE(middle, std::string::npos);
+  ASSERT_NE(bottom, std::string::npos);
+  EXPECT_LT(top, middle);
+  EXPECT_LT(middle, bottom);
+  EXPECT_EQ(count(svg, "<rect class=\"swatch\""), 3u);
+  EXPECT_EQ(count(svg, "<pattern id=\"pattern4\""), 1u);  // the hatching of "none"
+  EXPECT_EQ(count(svg, "<rect class=\"swatch-pattern\""), 1u);
+  EXPECT_EQ(count(svg, "<rect class=\"segment-pattern\""), 1u);
+}
+
+TEST(SvgPlot, StackedCountsKeepProportions) {
+  StackedBarChart chart;
+  chart.categories = {"a", "b"};
+  chart.series = {{"none", {16, 8}, "", false}, {"0.01", {48, 24}, "", false}};
+  const std::string svg = app::svg::render_stacked_bar_chart(chart).svg;
+  const std::map<double, double> heights = bar_heights(svg);
+  ASSERT_EQ(heights.size(), 2u);
+  EXPECT_NEAR(heights.begin()->second, 2.0 * heights.rbegin()->second, 0.05);  // 64 rows against 32
+  EXPECT_LE(heights.begin()->second, frame_height(svg) + 0.01);
+}
+
+TEST(SvgPlot, StackedZeroTotalAndNegativeAreNoted) {
+  StackedBarChart chart = share_chart();
+  chart.series[0].values = {-1.0, 0.0};
+  chart.series[1].values = {kNaN, 0.0};
+  chart.series[2].values = {40, 0.0};
+  const app::svg::Rendered rendered = app::svg::render_stacked_bar_chart(chart);
+  ASSERT_EQ(rendered.notes.size(), 3u);
+  EXPECT_NE(rendered.notes[0].find("'none', category '0.q_proj': value -1 not drawn: negative"), std::string::npos)
+      << rendered.notes[0];
+  EXPECT_NE(rendered.notes[1].find("not finite"), std::string::npos) << rendered.notes[1];
+  EXPECT_NE(rendered.notes[2].find("category '0.k_proj': total is 0"), std::string::npos) << rendered.notes[2];
+  EXPECT_EQ(segments(rendered.svg).size(), 1u);  // only 40 of 0.q_proj, as 100%
+  EXPECT_NE(rendered.svg.find("Not drawn: 3 value(s)"), std::string::npos);
+  expect_no_non_finite_text(rendered.svg);
+}
+
+TEST(SvgPlot, StackedLogScaleIsRejected) {
+  StackedBarChart chart = share_chart();
+  chart.options.log_y = true;
+  try {
+    app::svg::render_stacked_bar_chart(chart);
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& error) {
+    EXPECT_NE(std::string(error.what()).find("log_y"), std::string::npos) << error.what();
+  }
+}
+
+TEST(SvgPlot, StackedInvalidSeriesIsRejected) {
+  StackedBarChart chart = share_chart();
+  chart.series[1].colour = "blue";
+  try {
+    app::svg::render_stacked_bar_chart(chart);
+    FAIL() << "expected DataError";
+  } catch (const DataError& error) {
+    EXPECT_NE(std::string(error.what()).find("'0.01 x z' has colour 'blue'"), std::string::npos) << error.what();
+  }
+  chart = share_chart();
+  chart.series[2].values.pop_back();
+  EXPECT_THROW(app::svg::render_stacked_bar_chart(chart), DataError);
+}
+
+// Relative luminance (ITU-R BT.709 weights on the sRGB values, without linearizing):
+// enough to order shades of one hue.
+double luminance(const std::string& colour) {
+  const auto channel = [&](size_t at) { return std::stoi(colour.substr(at, 2), nullptr, 16) / 255.0; };
+  return 0.2126 * channel(1) + 0.7152 * channel(3) + 0.0722 * channel(5);
+}
+
+TEST(SvgPlot, SequentialColoursGoLightToDark) {
+  const std::vector<std::string> colours = app::svg::sequential_colours(7);
+  ASSERT_EQ(colours.size(), 7u);
+  for (size_t i = 1; i < colours.size(); ++i) {
+    EXPECT_LT(luminance(colours[i]), luminance(colours[i - 1]) - 0.03) << colours[i - 1] << " then " << colours[i];
+  }
+  EXPECT_LT(luminance(colours.front()), 0.9);  // still visible on white
+  EXPECT_EQ(app::svg::sequential_colours(1).size(), 1u);
+  EXPECT_TRUE(app::svg::sequential_colours(0).empty());
+}
+
 // A report.json with the fields that `magrq run` writes and the report reads.
 struct RunFixture {
   std::string method = "gptq";
@@ -265,7 +412,41 @@ struct RunFixture {
   // Relative error of q_proj in layer 0. Other modules have multiples of it, and every
   // module is split into two row blocks.
   double error_scale = 1e-3;
+  // Adds magr_alpha_search, as a run with magr.alpha auto writes it.
+  bool alpha_search = false;
 };
+
+// The candidates of the fixture's alpha search for one module, out of 64 rows. q_proj
+// spreads its rows over the candidates, and its result (the items' error e) is half the
+// error without MagR, while the best single candidate reaches 0.8 of it. down_proj keeps
+// no MagR in every row, so its result equals the error without MagR.
+nlohmann::json alpha_candidates(int layer, const std::string& module, double error_scale) {
+  const bool spread = module != "down_proj";
+  const double e = error_scale * (1 + layer + (spread ? 0 : 1)) * 100.0;  // as fixture_report's items
+  const double values[] = {0.0, 0.01, 0.001};
+  const double errors[] = {spread ? 2.0 * e : e, spread ? 5.0 * e : 3.0 * e, spread ? 1.6 * e : 2.0 * e};
+  const int rows[] = {spread ? 4 : 64, spread ? 20 : 0, spread ? 40 : 0};
+  nlohmann::json candidates = nlohmann::json::array();
+  for (int k = 0; k < 3; ++k) {
+    candidates.push_back({{"value", values[k]}, {"output_error", errors[k]}, {"rows_chosen", rows[k]}});
+  }
+  return candidates;
+}
+
+// magr_alpha_search for the given (layer, module) pairs, with the summary fields of a run.
+nlohmann::json alpha_search_fixture(const std::vector<std::pair<int, std::string>>& modules,
+                                    double error_scale = 1e-3) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& [layer, module] : modules) {
+    list.push_back({{"name", "model.layers." + std::to_string(layer) + "." + module},
+                    {"layer", layer},
+                    {"module", module},
+                    {"scale", "zeroing"},
+                    {"candidates", alpha_candidates(layer, module, error_scale)},
+                    {"rows", 64}});
+  }
+  return {{"modules_searched", modules.size()}, {"modules", list}};
+}
 
 nlohmann::json fixture_report(const RunFixture& f) {
   nlohmann::json items = nlohmann::json::array();
@@ -291,12 +472,18 @@ nlohmann::json fixture_report(const RunFixture& f) {
                         {"windows", 10},
                         {"full_precision", f.full_precision ? nlohmann::json(*f.full_precision) : nullptr},
                         {"quantized", f.perplexity}});
+  nlohmann::json search = nullptr;
+  if (f.alpha_search) {
+    // Listed in report order, down_proj before q_proj, to show the loader sorts them.
+    search = alpha_search_fixture({{0, "down_proj"}, {0, "q_proj"}, {1, "q_proj"}, {1, "down_proj"}}, f.error_scale);
+  }
   return {{"configuration",
            {{"quantizer", {{"method", f.method}, {"bits", f.bits}, {"group_size", f.group_size}}},
             {"magr", {{"enabled", f.magr}, {"alpha", "auto"}}}}},
           {"phase_seconds", {{"total", 12.5}}},
           {"perplexity", perplexity},
-          {"items", items}};
+          {"items", items},
+          {"magr_alpha_search", search}};
 }
 
 fs::path write_run(const fs::path& dir, const RunFixture& fixture) {
@@ -326,6 +513,49 @@ TEST(RunSummary, RowBlocksAreSummedPerModule) {
   EXPECT_DOUBLE_EQ(run.modules[0].relative_error(), 1e-3);
   EXPECT_EQ(run.label(), "GPTQ w3 g32 + MagR (alpha auto)");
   EXPECT_EQ(run.method_label(), "GPTQ g32 + MagR (alpha auto)");
+}
+
+TEST(RunSummary, AlphaSearchIsReadInModelOrder) {
+  RunFixture fixture{"gptq", 3, -1, true};
+  fixture.alpha_search = true;
+  const app::RunSummary run = app::load_run_summary(write_run(testing::scratch_dir("report_alpha_read") / "run", fixture));
+  ASSERT_EQ(run.alpha_search.size(), 4u);
+  EXPECT_EQ(run.alpha_search[0].label(), "0.q_proj");
+  EXPECT_EQ(run.alpha_search[1].label(), "0.down_proj");
+  EXPECT_EQ(run.alpha_search[0].scale, "zeroing");
+  ASSERT_EQ(run.alpha_search[0].candidates.size(), 3u);
+  EXPECT_DOUBLE_EQ(run.alpha_search[0].candidates[1].value, 0.01);
+  EXPECT_DOUBLE_EQ(run.alpha_search[0].candidates[2].output_error, 0.16);
+  EXPECT_EQ(run.alpha_search[0].candidates[2].rows_chosen, 40);
+  EXPECT_EQ(run.alpha_search[1].rows(), 64);
+}
+
+TEST(RunSummary, AlphaSearchIsOptional) {
+  const fs::path root = testing::scratch_dir("report_alpha_optional");
+  EXPECT_TRUE(app::load_run_summary(write_run(root / "null", {})).alpha_search.empty());
+  nlohmann::json report = fixture_report({});
+  report.erase("magr_alpha_search");  // a report.json from before the search existed
+  fs::create_directories(root / "absent");
+  std::ofstream(root / "absent" / "report.json") << report.dump();
+  EXPECT_TRUE(app::load_run_summary(root / "absent").alpha_search.empty());
+}
+
+TEST(RunSummary, NegativeRowCountNamesField) {
+  const fs::path dir = testing::scratch_dir("report_alpha_negative") / "run";
+  fs::create_directories(dir);
+  RunFixture fixture;
+  fixture.alpha_search = true;
+  nlohmann::json report = fixture_report(fixture);
+  report["magr_alpha_search"]["modules"][1]["candidates"][2]["rows_chosen"] = -3;
+  std::ofstream(dir / "report.json") << report.dump();
+  try {
+    app::load_run_summary(dir);
+    FAIL() << "expected DataError";
+  } catch (const DataError& error) {
+    const std::string message = error.what();
+    EXPECT_NE(message.find("magr_alpha_search.modules[1].candidates[2].rows_chosen' is -3"), std::string::npos)
+        << message;
+  }
 }
 
 TEST(RunSummary, MissingReportNamesPath) {
@@ -490,6 +720,170 @@ TEST(RunPlots, RunWithoutMagrHasNoMagrPlot) {
   EXPECT_FALSE(fs::exists(dir / "plots" / "magr.svg"));
   EXPECT_TRUE(fs::exists(dir / "plots" / "error.svg"));
   EXPECT_NE(read(dir / "report.md").find("## Plots"), std::string::npos);
+}
+
+TEST(RunPlots, AlphaSearchGivesShareOfRowsPerModule) {
+  RunFixture fixture{"gptq", 3, -1, true};
+  fixture.alpha_search = true;
+  const fs::path dir = write_run(testing::scratch_dir("report_alpha_plot") / "run", fixture);
+  app::write_run_plots(dir);
+  const std::string md = read(dir / "report.md");
+  EXPECT_NE(md.find("(plots/magr-alpha.svg)"), std::string::npos) << md;
+  // Each layer's q_proj keeps 4 rows without MagR and its down_proj all 64.
+  EXPECT_NE(md.find("Over the run, 136 of 256 rows chose no MagR."), std::string::npos) << md;
+  EXPECT_NE(md.find("z is the row's zeroing alpha"), std::string::npos) << md;
+
+  const std::string svg = read(dir / "plots" / "magr-alpha.svg");
+  expect_balanced_tags(svg);
+  // q_proj has a segment for each of its three candidates, down_proj only "none".
+  EXPECT_EQ(segments(svg).size(), 8u);
+  const std::map<double, double> heights = bar_heights(svg);
+  ASSERT_EQ(heights.size(), 4u);
+  for (const auto& [x, height] : heights) {
+    EXPECT_NEAR(height, frame_height(svg), 0.05) << "bar at x = " << x;
+  }
+  EXPECT_NE(svg.find(">0.down_proj</text>"), std::string::npos);
+  // The legend reads like the bars: the smallest alpha on top, none at the bottom.
+  ASSERT_NE(svg.find(">0.001 x z</text>"), std::string::npos);
+  EXPECT_LT(svg.find(">0.001 x z</text>"), svg.find(">0.01 x z</text>"));
+  EXPECT_LT(svg.find(">0.01 x z</text>"), svg.find(">none</text>"));
+}
+
+TEST(RunPlots, StrongerAlphaIsDarker) {
+  RunFixture fixture{"gptq", 3, -1, true};
+  fixture.alpha_search = true;
+  const fs::path dir = write_run(testing::scratch_dir("report_alpha_colours") / "run", fixture);
+  const app::Plot plot = app::alpha_choice_plot(app::load_run_summary(dir), "magr-alpha.svg");
+  const std::regex swatch("<rect class=\"swatch\" [^>]* fill=\"(#[0-9A-F]{6})\"");
+  std::vector<std::string> fills;  // legend order: 0.001, 0.01, none
+  for (auto it = std::sregex_iterator(plot.rendered.svg.begin(), plot.rendered.svg.end(), swatch);
+       it != std::sregex_iterator(); ++it) {
+    fills.push_back((*it)[1].str());
+  }
+  ASSERT_EQ(fills.size(), 3u);
+  EXPECT_GT(luminance(fills[0]), luminance(fills[1]) + 0.1) << fills[0] << " for 0.001, " << fills[1] << " for 0.01";
+}
+
+// The value of each point of the index-th line of a chart with a linear y axis from
+// `low` to `high`, read back from the pixels of the plot frame.
+std::vector<double> line_values(const std::string& svg, size_t index, double low, double high) {
+  const std::regex frame("<rect x=\"[^\"]*\" y=\"([^\"]*)\" width=\"[^\"]*\" height=\"([^\"]*)\" fill=\"none\"");
+  const std::regex line("<polyline class=\"series\" points=\"([^\"]*)\"");
+  std::smatch match;
+  EXPECT_TRUE(std::regex_search(svg, match, frame));
+  if (match.empty()) {
+    return {};
+  }
+  const double top = std::stod(match[1].str());
+  const double bottom = top + std::stod(match[2].str());
+  auto it = std::sregex_iterator(svg.begin(), svg.end(), line);
+  std::advance(it, static_cast<std::ptrdiff_t>(index));
+  std::vector<double> values;
+  std::istringstream points((*it)[1].str());
+  std::string point;
+  while (points >> point) {
+    const double y = std::stod(point.substr(point.find(',') + 1));
+    values.push_back(low + (bottom - y) / (bottom - top) * (high - low));
+  }
+  return values;
+}
+
+TEST(RunPlots, AlphaGainDividesByErrorWithoutMagr) {
+  RunFixture fixture{"gptq", 3, -1, true};
+  fixture.alpha_search = true;
+  const fs::path dir = write_run(testing::scratch_dir("report_alpha_gain") / "run", fixture);
+  app::write_run_plots(dir);
+  EXPECT_NE(read(dir / "report.md").find("(plots/magr-alpha-gain.svg)"), std::string::npos);
+  const std::string svg = read(dir / "plots" / "magr-alpha-gain.svg");
+  expect_balanced_tags(svg);
+  EXPECT_NE(svg.find(">no MagR</text>"), std::string::npos);
+  EXPECT_NE(svg.find(">output error / error without MagR</text>"), std::string::npos);  // linear: ratios >= 0.5
+  // The axis runs from 0.5 to 1: modules 0.q_proj, 0.down_proj, 1.q_proj, 1.down_proj.
+  const std::vector<double> per_row = line_values(svg, 0, 0.5, 1.0);
+  const std::vector<double> single = line_values(svg, 1, 0.5, 1.0);
+  ASSERT_EQ(per_row.size(), 4u);
+  ASSERT_EQ(single.size(), 4u);
+  const double pixel = 0.01;  // half a unit of 0.5 per ~300 px, plus coordinate rounding
+  EXPECT_NEAR(per_row[0], 0.5, pixel);
+  EXPECT_NEAR(per_row[1], 1.0, pixel);
+  EXPECT_NEAR(single[2], 0.8, pixel);
+  EXPECT_NEAR(single[3], 1.0, pixel);  // no candidate beats no MagR there
+}
+
+TEST(RunPlots, LargeAlphaGainUsesLogScale) {
+  const fs::path dir = testing::scratch_dir("report_alpha_gain_log") / "run";
+  write_run(dir, {"gptq", 3, -1, true});
+  nlohmann::json report = fixture_report({"gptq", 3, -1, true});
+  // The search's errors 100 times the result's: every ratio is at most 0.01.
+  report["magr_alpha_search"] = alpha_search_fixture({{0, "q_proj"}, {0, "down_proj"}}, 0.1);
+  std::ofstream(dir / "report.json") << report.dump();
+  const std::optional<app::Plot> plot = app::alpha_gain_plot(app::load_run_summary(dir), "gain.svg");
+  ASSERT_TRUE(plot.has_value());
+  EXPECT_NE(plot->rendered.svg.find("error without MagR (log scale)</text>"), std::string::npos);
+  EXPECT_TRUE(plot->rendered.notes.empty());
+}
+
+TEST(RunPlots, AlphaGainNeedsNoMagrCandidate) {
+  const fs::path dir = testing::scratch_dir("report_alpha_gain_none") / "run";
+  write_run(dir, {"gptq", 3, -1, true});
+  nlohmann::json report = fixture_report({"gptq", 3, -1, true});
+  report["magr_alpha_search"] = alpha_search_fixture({{0, "q_proj"}});
+  report["magr_alpha_search"]["modules"][0]["candidates"].erase(0);
+  std::ofstream(dir / "report.json") << report.dump();
+  const app::RunSummary run = app::load_run_summary(dir);
+  EXPECT_FALSE(app::alpha_gain_plot(run, "gain.svg").has_value());
+  EXPECT_NO_THROW(app::alpha_choice_plot(run, "choice.svg"));  // the shares need no "none"
+}
+
+TEST(RunPlots, FixedAlphaRunHasNoAlphaPlot) {
+  const fs::path dir = write_run(testing::scratch_dir("report_alpha_fixed") / "run", {"gptq", 3, -1, true});
+  app::write_run_plots(dir);
+  EXPECT_TRUE(fs::exists(dir / "plots" / "magr.svg"));
+  EXPECT_FALSE(fs::exists(dir / "plots" / "magr-alpha.svg"));
+  EXPECT_EQ(read(dir / "report.md").find("MagR alpha chosen"), std::string::npos);
+}
+
+TEST(RunPlots, ManyModulesShareAlphaBarPerLayer) {
+  const fs::path dir = testing::scratch_dir("report_alpha_layers") / "run";
+  write_run(dir, {"gptq", 3, -1, true});
+  nlohmann::json report = fixture_report({"gptq", 3, -1, true});
+  std::vector<std::pair<int, std::string>> modules;
+  for (int layer = 0; layer < 10; ++layer) {
+    for (const char* module : {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}) {
+      modules.emplace_back(layer, module);
+    }
+  }
+  report["magr_alpha_search"] = alpha_search_fixture(modules);
+  std::ofstream(dir / "report.json") << report.dump();
+  const app::Plot plot = app::alpha_choice_plot(app::load_run_summary(dir), "magr-alpha.svg");
+  EXPECT_EQ(bar_heights(plot.rendered.svg).size(), 10u);  // 70 modules, one bar per layer
+  EXPECT_NE(plot.rendered.svg.find(">layer 9</text>"), std::string::npos);
+  // Layer 0 adds up six spread modules and down_proj: 6 x 4 + 64 of 448 rows kept no MagR.
+  EXPECT_NE(plot.rendered.svg.find("<title>layer 0: none, 88 (19.6%)</title>"), std::string::npos);
+  EXPECT_NE(plot.caption.find("70 modules are too many"), std::string::npos) << plot.caption;
+  // The fixture's items cover only layers 0 and 1 of q_proj and down_proj.
+  const std::optional<app::Plot> gain = app::alpha_gain_plot(app::load_run_summary(dir), "gain.svg");
+  ASSERT_TRUE(gain.has_value());
+  const std::vector<std::string>& notes = gain->rendered.notes;
+  EXPECT_NE(std::find(notes.begin(), notes.end(), "module 9.down_proj has an alpha search but no items, so no "
+                                                  "per-row result"),
+            notes.end());
+}
+
+TEST(ComparisonReport, AlphaPlotsOnlyForRunsThatSearched) {
+  const fs::path root = testing::scratch_dir("report_alpha_compare");
+  RunFixture searched{"gptq", 3, -1, true};
+  searched.alpha_search = true;
+  write_run(root / "runs" / "auto", searched);
+  write_run(root / "runs" / "fixed", {"rtn", 3, -1, true});
+  write_run(root / "runs" / "plain", {"gptq", 3});
+  app::write_comparison_report({root / "runs"}, root / "out");
+  EXPECT_TRUE(fs::exists(root / "out" / "plots" / "magr-alpha-auto.svg"));
+  EXPECT_FALSE(fs::exists(root / "out" / "plots" / "magr-alpha-fixed.svg"));
+  EXPECT_FALSE(fs::exists(root / "out" / "plots" / "magr-alpha-plain.svg"));
+  const std::string md = read(root / "out" / "report.md");
+  EXPECT_EQ(count(md, "## MagR alpha chosen per row\n"), 1u);
+  EXPECT_NE(md.find("(plots/magr-alpha-auto.svg)"), std::string::npos) << md;
 }
 
 // `magrq report` through the binary, as a user runs it.
