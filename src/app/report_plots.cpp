@@ -203,6 +203,60 @@ std::string alpha_choice_caption(const RunSummary& run, const AlphaChoiceTable& 
          " rows chose no MagR.";
 }
 
+// A module's output errors divided by its error without MagR: the run's result, and the
+// best single candidate for all its rows.
+struct AlphaGain {
+  double per_row = kNaN;
+  double best_single = kNaN;
+};
+
+// The gain of one module, or nothing when its search has no "none" candidate. A ratio
+// that is undefined stays NaN, which the chart skips, and gets a note naming the module.
+std::optional<AlphaGain> alpha_gain(const RunSummary& run, const ModuleAlphaSearch& module,
+                                    std::vector<std::string>& notes) {
+  const auto none = std::find_if(module.candidates.begin(), module.candidates.end(),
+                                 [](const AlphaCandidateRows& candidate) { return candidate.value == 0.0; });
+  if (none == module.candidates.end()) {
+    return std::nullopt;
+  }
+  double best = none->output_error;
+  for (const AlphaCandidateRows& candidate : module.candidates) {
+    best = std::min(best, candidate.output_error);
+  }
+  double result = kNaN;
+  for (const ModuleSummary& summary : run.modules) {
+    if (summary.label() == module.label()) {
+      result = summary.output_error;
+    }
+  }
+
+  AlphaGain gain;
+  if (!(none->output_error > 0.0)) {
+    notes.push_back("module " + module.label() + ": output error without MagR is 0, so it has no ratio");
+    return gain;
+  }
+  if (std::isnan(result)) {
+    notes.push_back("module " + module.label() + " has an alpha search but no items, so no per-row result");
+  }
+  gain.per_row = result / none->output_error;
+  gain.best_single = best / none->output_error;
+  return gain;
+}
+
+// A log axis within a factor of 5 gets only two or three 1-2-5 ticks, so small gains read
+// better on a linear axis. Larger gains need the log axis to stay apart.
+void choose_gain_axis(svg::LineChart& chart) {
+  double lowest = 1.0;
+  for (const svg::LineSeries& series : chart.series) {
+    for (double ratio : series.y) {
+      lowest = ratio > 0.0 ? std::min(lowest, ratio) : lowest;
+    }
+  }
+  chart.options.log_y = lowest < kMinLinearGainRatio;
+  chart.y_label = chart.options.log_y ? "output error / error without MagR (log scale)"
+                                      : "output error / error without MagR";
+}
+
 double relative_error_of(const RunSummary& run, int layer, const std::string& type) {
   for (const ModuleSummary& module : run.modules) {
     if (module.layer == layer && module.module == type) {
@@ -398,51 +452,25 @@ std::optional<Plot> alpha_gain_plot(const RunSummary& run, const std::string& fi
   svg::LineChart chart;
   chart.title = "Output error relative to no MagR: " + run.name;
   chart.x_label = "module (layer.module)";
-  chart.y_label = "output error / error without MagR (log scale)";
-  chart.options.log_y = true;
-  svg::LineSeries chosen{"per-row choice (the run)", {}, {}};
+  svg::LineSeries per_row{"per-row choice (the run)", {}, {}};
   svg::LineSeries single{"best single alpha", {}, {}};
   std::vector<std::string> notes;
   for (const ModuleAlphaSearch& module : run.alpha_search) {
-    const auto none = std::find_if(module.candidates.begin(), module.candidates.end(),
-                                   [](const AlphaCandidateRows& c) { return c.value == 0.0; });
-    if (none == module.candidates.end()) {
+    const std::optional<AlphaGain> gain = alpha_gain(run, module, notes);
+    if (!gain) {
       return std::nullopt;
-    }
-    double best = none->output_error;
-    for (const AlphaCandidateRows& candidate : module.candidates) {
-      best = std::min(best, candidate.output_error);
-    }
-    // A module without error without MagR has no ratio: NaN, which the chart skips and notes.
-    const double scale = none->output_error > 0.0 ? 1.0 / none->output_error : kNaN;
-    double result = kNaN;
-    for (const ModuleSummary& summary : run.modules) {
-      result = summary.label() == module.label() ? summary.output_error : result;
-    }
-    if (std::isnan(result)) {
-      notes.push_back("module " + module.label() + " has an alpha search but no items, so no per-row result");
     }
     const double x = static_cast<double>(chart.x_categories.size());
     chart.x_categories.push_back(module.label());
-    chosen.x.push_back(x);
-    chosen.y.push_back(result * scale);
+    per_row.x.push_back(x);
+    per_row.y.push_back(gain->per_row);
     single.x.push_back(x);
-    single.y.push_back(best * scale);
+    single.y.push_back(gain->best_single);
   }
-  chart.series = {chosen, single};
+  chart.series = {per_row, single};
   chart.references = {{"no MagR", 1.0}};
-  // A log axis within a factor of 5 gets only two or three 1-2-5 ticks, so small gains
-  // read better on a linear axis. Larger gains need the log axis to stay apart.
-  double lowest = 1.0;
-  for (const svg::LineSeries& series : chart.series) {
-    for (double ratio : series.y) {
-      lowest = ratio > 0.0 ? std::min(lowest, ratio) : lowest;
-    }
-  }
-  if (lowest >= kMinLinearGainRatio) {
-    chart.options.log_y = false;
-    chart.y_label = "output error / error without MagR";
-  }
+  choose_gain_axis(chart);
+
   const std::string caption =
       "For each module, the output error tr((W - Q) H (W - Q)^T) of the run's result, where each row kept its best "
       "candidate, and of the best single candidate for all of the module's rows, divided by the error without "

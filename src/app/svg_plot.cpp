@@ -504,8 +504,9 @@ std::string stacked_fill(const StackedBarChart& chart, size_t series) {
   return colour.empty() ? kPalette[series % kStyleCount] : colour;
 }
 
-// One segment of a stacked bar (or a legend swatch), with a thin white edge so that
-// neighbours of similar colour stay apart, and hatching when the series asks for it.
+// One segment of a stacked bar, or a legend swatch, and its hatching when the series is
+// hatched. A thin white edge keeps neighbouring segments of similar colour apart, and a
+// gray one makes a light swatch visible on the white legend.
 std::string stacked_rect(double x, double y, double width, double height, const std::string& fill, bool hatched,
                          const std::string& css_class, const std::string& tooltip) {
   const std::string box = "x=\"" + num(x) + "\" y=\"" + num(y) + "\" width=\"" + num(width) + "\" height=\"" +
