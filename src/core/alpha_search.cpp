@@ -133,11 +133,12 @@ std::vector<double> AlphaSearchOptions::default_relative_candidates() {
   return {0.03, 0.01, 0.003, 0.001, 3e-4, 1e-4, 3e-5};
 }
 
-void AlphaSearchOptions::split_iterations(int total, std::size_t count) {
+void AlphaSearchOptions::split_iterations(int single, std::size_t count) {
   MAGRQ_CHECK(count > 0, "no candidates");
-  first_iterations = std::max(1, total / 2);
+  const int total = single + single / 2;
+  first_iterations = std::max(1, total / 5);
   const int rest = total - first_iterations;
-  warm_iterations = count > 1 ? std::max(1, rest / static_cast<int>(count - 1)) : 1;
+  warm_iterations = count > 1 ? std::max(1, rest / static_cast<int>(count - 1)) : std::max(1, rest);
 }
 
 void AlphaSearchOptions::validate() const {
@@ -175,14 +176,16 @@ AlphaSearchResult search_alpha(const Matrix& W, const Matrix& H, Index group_siz
                                const AlphaSearchOptions& options, const CandidateQuantizer& quantize) {
   options.validate();
   std::vector<double> values = options.candidates;
-  std::sort(values.begin(), values.end(), std::greater<>());
+  std::sort(values.begin(), values.end());
 
   AlphaSearchSummary summary;
   summary.scale = options.scale;
   summary.candidates.resize(values.size() + 1);
   RowSelection selection(W, H);
 
-  // No MagR: the baseline every row can fall back to.
+  // No MagR: the baseline every row can fall back to. The MagR candidates follow from the
+  // weakest up, each solve starting from the previous solution (see the header for why
+  // not from the strongest down).
   auto start = std::chrono::steady_clock::now();
   summary.candidates[0].max_abs_after = W.size() ? W.cwiseAbs().maxCoeff() : 0.0;
   selection.offer(0, W, quantize(W, false), summary.candidates[0]);

@@ -5,11 +5,20 @@
 // term of MagR's objective grows with |w|^2 and the penalty with |w|, so a model whose
 // weights are ten times smaller needs an alpha about ten times smaller, and a fixed
 // alpha that suits one model erases the rows of another. The search instead solves MagR
-// along a decreasing path of candidates, each solve warm-started from the previous
-// solution, quantizes every solution with the configured quantizer, and keeps for every
+// along a path of candidates from the weakest to the strongest, each solve warm-started
+// from the previous solution, quantizes every solution with the configured quantizer,
+// and keeps for every
 // output row the candidate whose quantized row has the lowest output error
 // e_i = (w_i - q_i)^T H (w_i - q_i) against the original weights. "No MagR" is always a
 // candidate, so by this measure no row, and so no module, is worse than without MagR.
+//
+// Why the weakest first: the solves are far from converged (a fixed budget of
+// iterations on ill-conditioned Hessians), and an iterate moves back out of a strong
+// clipping only slowly along H's weak directions. A path from the strongest down left
+// the weaker candidates over-shrunk: on synthetic 1024-wide layers with outlier inputs
+// it reached an output error 45% (W3) and 30% (W2, groups of 128) above the path from
+// the weakest up with the same iterations. W itself is the alpha = 0 solution, so the
+// weakest candidate starts next to its own solution.
 //
 // Choosing per row rather than per module: the layer's output error
 // tr((W - Q) H (W - Q)^T) is the sum of the e_i, and RTN, GPTQ, the refinement and plain
@@ -39,12 +48,12 @@ enum class AlphaScale {
 };
 
 struct AlphaSearchOptions {
-  // Candidate values, tried from the largest down. 0 (no MagR) is always a candidate and
+  // Candidate values, tried from the smallest up. 0 (no MagR) is always a candidate and
   // need not be listed. Each value finite and > 0; duplicates are rejected.
   std::vector<double> candidates;
   AlphaScale scale = AlphaScale::zeroing;
-  // MagR iterations of the first candidate's solve, which starts from W0, and of each
-  // later candidate's solve, which starts from the previous solution. Both >= 1.
+  // MagR iterations of the first (weakest) candidate's solve, which starts from W0, and
+  // of each later candidate's solve, which starts from the previous solution. Both >= 1.
   int first_iterations = 100;
   int warm_iterations = 25;
   // Relative objective change that ends a solve early (MagrOptions::tolerance).
@@ -58,10 +67,11 @@ struct AlphaSearchOptions {
   // The default candidates for `alpha: auto`, relative to the zeroing alpha.
   static std::vector<double> default_relative_candidates();
 
-  // Splits a budget of `total` MagR iterations, the cost of one fixed-alpha solve, over a
-  // path of `count` candidates: half to the first solve and the rest evenly to the warm
-  // starts (at least 1 each).
-  void split_iterations(int total, std::size_t count);
+  // Splits 1.5 times `single` MagR iterations, `single` being one fixed-alpha solve's
+  // count, over a path of `count` candidates: a fifth to the first solve and the rest
+  // evenly to the warm starts (at least 1 each). With the quantization of every
+  // candidate the search then costs at most about twice one solve (docs/benchmarks.md).
+  void split_iterations(int single, std::size_t count);
 
   // Throws ConfigError naming the option and value when out of range.
   void validate() const;
@@ -80,7 +90,7 @@ struct AlphaCandidate {
 
 struct AlphaSearchSummary {
   AlphaScale scale = AlphaScale::zeroing;
-  // candidates[0] is no MagR (value 0); the rest in the order tried, largest first.
+  // candidates[0] is no MagR (value 0); the rest in the order tried, smallest first.
   std::vector<AlphaCandidate> candidates;
   // Per row: the index into candidates of the row's choice.
   std::vector<int> row_choice;

@@ -107,7 +107,7 @@ TEST(AlphaSearch, NeverWorseThanNoMagrAndCountsEveryRow) {
     rows += candidates[k].rows_chosen;
     best = std::min(best, candidates[k].output_error);
     if (k > 1) {
-      EXPECT_LT(candidates[k].value, candidates[k - 1].value) << "tried largest first";
+      EXPECT_GT(candidates[k].value, candidates[k - 1].value) << "tried smallest first";
     }
   }
   EXPECT_EQ(rows, layer.weight.rows());
@@ -205,10 +205,10 @@ TEST(AlphaSearch, RejectsInvalidCandidates) {
 
 TEST(AlphaSearch, SplitsOneSolvesBudgetOverThePath) {
   AlphaSearchOptions options;
-  options.split_iterations(200, 5);
-  EXPECT_EQ(options.first_iterations, 100);
-  EXPECT_EQ(options.warm_iterations, 25);
-  EXPECT_LE(options.first_iterations + 4 * options.warm_iterations, 200);
+  options.split_iterations(200, 7);
+  EXPECT_EQ(options.first_iterations, 60);
+  EXPECT_EQ(options.warm_iterations, 40);
+  EXPECT_LE(options.first_iterations + 6 * options.warm_iterations, 300);
   options.split_iterations(3, 6);
   EXPECT_EQ(options.first_iterations, 1);
   EXPECT_EQ(options.warm_iterations, 1);
