@@ -129,8 +129,8 @@ void declare_method_sections(ConfigSchema& schema, ExperimentConfig& c) {
       },
       [&c] { return nlohmann::ordered_json(c.magr.auto_candidates); });
   schema.add("magr.iterations", &c.magr.iterations,
-             "Proximal gradient iterations of one solve; an alpha search spends the same number in all, "
-             "half on its first candidate and the rest shared by the warm-started ones",
+             "Proximal gradient iterations of one solve; an alpha search spends 1.5 times as many in all, "
+             "a fifth on its first candidate and the rest shared by the warm-started ones",
              in_range<int>(0, 100000));
   schema.add("magr.accelerated", &c.magr.accelerated, "Accelerated (FISTA with restart) solver");
   schema.add("magr.tolerance", &c.magr.tolerance,
