@@ -1,5 +1,7 @@
 #include "app/alpha_report.hpp"
 
+#include "app/text_format.hpp"
+
 #include <cstdio>
 #include <map>
 #include <utility>
@@ -8,18 +10,12 @@ namespace magrq::app {
 
 namespace {
 
-std::string format(const char* pattern, double value) {
-  char text[64];
-  std::snprintf(text, sizeof(text), pattern, value);
-  return text;
-}
-
 // "0.001 x z" for a relative candidate, "0.001" for an absolute one, "none" for no MagR.
 std::string candidate_text(double value, const std::string& scale) {
   if (value == 0.0) {
     return "none";
   }
-  return format("%g", value) + (scale == "zeroing" ? " x z" : "");
+  return format_double("%g", value) + (scale == "zeroing" ? " x z" : "");
 }
 
 // "0.001 x z: 37, 0.003 x z: 10, none: 17", the candidates in the order tried, those that
@@ -132,7 +128,7 @@ std::string alpha_search_markdown(const nlohmann::ordered_json& summary) {
     std::string errors;
     for (const auto& c : module["candidates"]) {
       errors += (errors.empty() ? "" : ", ") + candidate_text(c["value"].get<double>(), module["scale"]) + " " +
-                format("%.3e", c["output_error"].get<double>());
+                format_double("%.3e", c["output_error"].get<double>());
     }
     md += "| " + std::to_string(module["layer"].get<int>()) + " | " + module["module"].get<std::string>() + " | " +
           errors + " | " + module["choice"].get<std::string>() + " |\n";

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "app/commands.hpp"
+#include "app/mpi_main.hpp"
 #include "app/experiment.hpp"
 #include "app/run_job.hpp"
 #include "core/error.hpp"
@@ -23,23 +24,8 @@ struct RunArguments {
 };
 
 int run_under_mpi(const RunArguments& arguments) {
-  dist::MpiSession session;
-  const dist::Comm comm(MPI_COMM_WORLD);
-  if (!comm.is_coordinator() && spdlog::get_level() < spdlog::level::warn) {
-    // Only rank 0 reports progress; other ranks report warnings and errors.
-    spdlog::set_level(spdlog::level::warn);
-  }
-  try {
-    const int code = run_experiment(comm, arguments.experiment, arguments.flags);
-    dist::log_peak_memory(comm);
-    return code;
-  } catch (const ConfigError& error) {
-    spdlog::error("{}", error.what());
-    comm.abort(2);
-  } catch (const std::exception& error) {
-    spdlog::error("{}", error.what());
-    comm.abort(1);
-  }
+  return run_on_all_ranks(
+      [&](const dist::Comm& comm) { return run_experiment(comm, arguments.experiment, arguments.flags); });
 }
 
 }  // namespace

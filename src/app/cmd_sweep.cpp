@@ -22,6 +22,7 @@
 #include <string>
 
 #include "app/commands.hpp"
+#include "app/mpi_main.hpp"
 #include "app/logging.hpp"
 #include "app/report_compare.hpp"
 #include "app/run_job.hpp"
@@ -209,21 +210,7 @@ int run_points(const dist::Comm& comm, const SweepArguments& arguments) {
 }
 
 int run_under_mpi(const SweepArguments& arguments) {
-  dist::MpiSession session;
-  const dist::Comm comm(MPI_COMM_WORLD);
-  if (!comm.is_coordinator() && spdlog::get_level() < spdlog::level::warn) {
-    // Only rank 0 reports progress; other ranks report warnings and errors.
-    spdlog::set_level(spdlog::level::warn);
-  }
-  try {
-    return run_points(comm, arguments);
-  } catch (const ConfigError& error) {
-    spdlog::error("{}", error.what());
-    comm.abort(2);
-  } catch (const std::exception& error) {
-    spdlog::error("{}", error.what());
-    comm.abort(1);
-  }
+  return run_on_all_ranks([&](const dist::Comm& comm) { return run_points(comm, arguments); });
 }
 
 // --list, --count and --gather: no MPI; only the launcher's first process acts, so that

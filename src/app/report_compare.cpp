@@ -12,6 +12,7 @@
 
 #include "app/report_plots.hpp"
 #include "app/report_runs.hpp"
+#include "app/text_format.hpp"
 #include "core/error.hpp"
 #include "store/atomic_file.hpp"
 
@@ -24,18 +25,6 @@ namespace {
 constexpr const char* kPlotsMarker = "<!-- magrq plots: magrq run and magrq report rewrite this section -->";
 // Notes listed under a plot. Any further notes are only counted.
 constexpr size_t kMaxListedNotes = 8;
-
-std::string fixed(double value, int digits) {
-  char text[64];
-  std::snprintf(text, sizeof(text), "%.*f", digits, value);
-  return text;
-}
-
-std::string scientific(double value) {
-  char text[64];
-  std::snprintf(text, sizeof(text), "%.3e", value);
-  return text;
-}
 
 std::string read_text(const std::filesystem::path& file) {
   std::ifstream stream(file, std::ios::binary);

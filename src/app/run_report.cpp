@@ -8,28 +8,12 @@
 #include <sstream>
 
 #include "app/alpha_report.hpp"
+#include "app/text_format.hpp"
 #include "core/error.hpp"
 #include "model/llama_config.hpp"
 #include "store/atomic_file.hpp"
 
 namespace magrq::app {
-
-namespace {
-
-std::string fixed(double value, int digits) {
-  char text[64];
-  std::snprintf(text, sizeof(text), "%.*f", digits, value);
-  return text;
-}
-
-std::string scientific(double value) {
-  char text[64];
-  std::snprintf(text, sizeof(text), "%.3e", value);
-  return text;
-}
-
-
-}  // namespace
 
 nlohmann::ordered_json item_statistics(const dist::WorkItem& item, const dist::ModuleSpec& module,
                                        const PipelineResult& result, int rank) {
