@@ -114,8 +114,9 @@ std::vector<ModuleSpec> list_modules(const model::LlamaConfig& config) {
 //   triangular inverse and the factor U, 20 n^2, next to the input rows, the MagR
 //   result, the pipeline's copy of it and GPTQ's working weight, 4 x 4 r n;
 // - the pipeline's output error: H and its float64 cast, 12 n^2, next to the input rows,
-//   the two MagR copies, the dequantized weight and the int32 codes (5 x 4 r n) and the
-//   float64 difference and its product with H (2 x 8 r n).
+//   the two MagR copies, the dequantized weight, the int32 codes, the zero matrix that
+//   the reference energy compares against (6 x 4 r n) and the float64 difference and its
+//   product with H (2 x 8 r n).
 // Without MagR the two MagR copies (2 x 4 r n) are absent.
 uint64_t estimate_item_bytes(Index rows, Index in_features, const ModuleSettings& settings, bool magr,
                              int checkpoint_element_bytes) {
@@ -133,7 +134,7 @@ uint64_t estimate_item_bytes(Index rows, Index in_features, const ModuleSettings
   if (settings.method == "gptq") {
     peak = std::max(peak, 20 * square + 2 * row_block + magr_copies);
   }
-  peak = std::max(peak, 12 * square + 7 * row_block + magr_copies);
+  peak = std::max(peak, 12 * square + 8 * row_block + magr_copies);
   const uint64_t mapped_rows = r * n * static_cast<uint64_t>(checkpoint_element_bytes);
   return kProcessBaselineBytes + mapped_rows + peak;
 }

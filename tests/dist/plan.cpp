@@ -135,21 +135,21 @@ TEST(Plan, ItemEstimateIsGptqFactorWhenHessianDominates) {
   ModuleSettings rtn = gptq_settings(true);
   rtn.method = "rtn";
   EXPECT_EQ(estimate_item_bytes(64, 8192, rtn, true, 2),
-            kProcessBaselineBytes + r * n * 2 + 12 * n * n + 9 * rows);
+            kProcessBaselineBytes + r * n * 2 + 12 * n * n + 10 * rows);
 }
 
 TEST(Plan, ItemEstimateGrowsWithRowsWhenRowsDominate) {
   // 8192 rows of 1024 inputs: the output error's row blocks (input, two MagR copies,
-  // dequantized, codes, and two float64 blocks) dominate the Hessian terms.
+  // dequantized, codes, the zero reference, and two float64 blocks) dominate.
   const uint64_t n = 1024;
   const uint64_t r = 8192;
   const uint64_t rows = r * n * 4;
   EXPECT_EQ(estimate_item_bytes(8192, 1024, gptq_settings(true), true, 2),
-            kProcessBaselineBytes + r * n * 2 + 12 * n * n + 9 * rows);
+            kProcessBaselineBytes + r * n * 2 + 12 * n * n + 10 * rows);
   EXPECT_EQ(estimate_item_bytes(8192, 1024, gptq_settings(false), true, 2),
-            kProcessBaselineBytes + r * n * 2 + 12 * n * n + 7 * rows);
+            kProcessBaselineBytes + r * n * 2 + 12 * n * n + 8 * rows);
   EXPECT_EQ(estimate_item_bytes(8192, 1024, gptq_settings(true), false, 4),
-            kProcessBaselineBytes + r * n * 4 + 12 * n * n + 7 * rows);
+            kProcessBaselineBytes + r * n * 4 + 12 * n * n + 8 * rows);
 }
 
 TEST(Plan, Llama70bDownProjItemNeedsSixteenGiB) {
@@ -221,6 +221,36 @@ TEST(Plan, CalibrationOverBudgetIsNamed) {
   const std::string text = format_plan(plan);
   EXPECT_NE(text.find("calibration rank 0"), std::string::npos) << text;
   EXPECT_NE(text.find("ranks 1..1"), std::string::npos) << text;
+}
+
+// Peak resident memory measured by scripts/rehearse-70b (VmHWM, or the largest VmRSS
+// sampled every 0.5 s in the phase) on one layer with the 70B attention shapes and
+// intermediate 14336, 8 windows of 128 tokens, MagR and GPTQ at 4 bits. The estimates
+// must stay within 10% of them (docs/scaling.md).
+TEST(Plan, EstimateMatchesRehearsal) {
+  const auto modules = list_modules(make_config(8192, 14336, 1, 64, 8));
+  const auto expect_within_ten_percent = [](uint64_t estimate, double measured_gib, const char* what) {
+    const double ratio = measured_gib * static_cast<double>(kGiB) / static_cast<double>(estimate);
+    EXPECT_GT(ratio, 0.9) << what;
+    EXPECT_LT(ratio, 1.1) << what;
+  };
+
+  const Plan one_rank = make_plan(modules, calibration_options(8, 1));
+  expect_within_ten_percent(one_rank.calibration.coordinator_bytes, 10.54, "calibration on 1 rank");
+  const WorkItem& down = one_rank.items.back();
+  ASSERT_EQ(one_rank.modules[static_cast<size_t>(down.module)].kind, model::LinearKind::down_proj);
+  expect_within_ten_percent(down.memory_bytes, 6.98, "down_proj, 8192 x 14336");
+
+  // k_proj and v_proj (1024 x 8192) ran at the same time on 2 ranks.
+  const WorkItem& k_proj = one_rank.items[1];
+  ASSERT_EQ(one_rank.modules[static_cast<size_t>(k_proj.module)].kind, model::LinearKind::k_proj);
+  expect_within_ten_percent(k_proj.memory_bytes, 1.43, "k_proj on rank 0");
+  expect_within_ten_percent(k_proj.memory_bytes, 1.43, "v_proj on rank 1");
+
+  // Calibration on 2 ranks of the same attention with intermediate 8192.
+  const Plan square = make_plan(list_modules(make_config(8192, 8192, 1, 64, 8)), calibration_options(8, 2));
+  expect_within_ten_percent(square.calibration.coordinator_bytes, 6.56, "calibration, rank 0 of 2");
+  expect_within_ten_percent(square.calibration.worker_bytes, 4.56, "calibration, rank 1 of 2");
 }
 
 }  // namespace
