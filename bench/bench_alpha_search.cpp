@@ -8,10 +8,16 @@
 //   search    the search with the default relative candidates and the same iteration
 //             budget, including every candidate's quantization and error product.
 // and reports search / solve (goal: at most 2) and search / fixed, with the output error
-// of each pipeline and of GPTQ without MagR.
+// of each pipeline and of GPTQ without MagR. The ratios are of processor time, which
+// other jobs on a shared machine disturb far less than wall time; run it with
+// OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 so that processor time is the work done
+// (scripts/bench does). Wall times are printed as well.
 //
 // Usage: bench_alpha_search [--size N] [--iterations K]
 #include <cstdio>
+#include <chrono>
+#include <ctime>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -54,6 +60,21 @@ magrq::PipelineOptions search_pipeline(const Case& c, int iterations) {
   return options;
 }
 
+// Processor seconds of all the process's threads spent in fn (one call), and its wall
+// seconds.
+struct Timing {
+  double cpu = 0;
+  double wall = 0;
+};
+
+Timing time_once(const std::function<void()>& fn) {
+  const std::clock_t cpu_start = std::clock();
+  const auto wall_start = std::chrono::steady_clock::now();
+  fn();
+  const std::chrono::duration<double> wall = std::chrono::steady_clock::now() - wall_start;
+  return {static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC, wall.count()};
+}
+
 std::string label(const Case& c) {
   return "w" + std::to_string(c.bits) + (c.group_size < 0 ? " per-channel" : " g" + std::to_string(c.group_size));
 }
@@ -91,19 +112,19 @@ int main(int argc, char** argv) {
     double baseline_error = 0;
     // One timed run each: a run is long enough that timer noise does not matter, and
     // repeats would multiply the benchmark's time.
-    const double solve_s = magrq::bench::best_seconds(
-        [&] { magrq::magr_solve(layer.weight, layer.hessian, solve_options); }, 1);
-    const double fixed_s = magrq::bench::best_seconds(
-        [&] { fixed_error = magrq::run_pipeline(layer.weight, layer.hessian, fixed).output_error; }, 1);
-    const double search_s = magrq::bench::best_seconds(
-        [&] { search_error = magrq::run_pipeline(layer.weight, layer.hessian, search).output_error; }, 1);
+    const Timing solve = time_once([&] { magrq::magr_solve(layer.weight, layer.hessian, solve_options); });
+    const Timing fixed_run = time_once(
+        [&] { fixed_error = magrq::run_pipeline(layer.weight, layer.hessian, fixed).output_error; });
+    const Timing search_run = time_once(
+        [&] { search_error = magrq::run_pipeline(layer.weight, layer.hessian, search).output_error; });
     baseline_error = magrq::run_pipeline(layer.weight, layer.hessian, baseline).output_error;
-    const double gemm_s = magrq::bench::gemm_seconds(size, size, size, 3);
 
     const std::string shape = label(c) + " " + std::to_string(size) + "x" + std::to_string(size);
-    results.push_back({"search / one MagR solve, " + shape, search_s, solve_s,
-                       {{"iterations", budget}, {"gemm_seconds", gemm_s}}});
-    results.push_back({"search / fixed-alpha MagR + GPTQ, " + shape, search_s, fixed_s,
+    results.push_back({"search / one MagR solve, " + shape, search_run.cpu, solve.cpu,
+                       {{"iterations", budget},
+                        {"wall_seconds", search_run.wall},
+                        {"baseline_wall_seconds", solve.wall}}});
+    results.push_back({"search / fixed-alpha MagR + GPTQ, " + shape, search_run.cpu, fixed_run.cpu,
                        {{"error_search", search_error},
                         {"error_fixed_alpha", fixed_error},
                         {"error_no_magr", baseline_error}}});
