@@ -93,7 +93,8 @@ void add_synth_command(CLI::App& root, CommandTable& table) {
                   "small, llama2-7b, llama3-8b, llama2-70b, llama3-70b, or a config.json file")
       ->capture_default_str();
   sub->add_option("--layers", a->layers, "Number of decoder layers (0 keeps the shape's own)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100000));
   sub->add_option("--out", a->out, "Output folder")->required();
   sub->add_option("--seed", a->seed, "Random seed")->capture_default_str();
   sub->add_option("--text-bytes", a->text_bytes, "Size of calibration.txt in bytes")->capture_default_str();

@@ -5,6 +5,7 @@
 #include <regex>
 #include <sstream>
 
+#include "app/text_format.hpp"
 #include "core/error.hpp"
 
 namespace magrq::app {
@@ -70,7 +71,7 @@ std::vector<double> parse_numbers(const YAML::Node& node, const std::string& wha
     }
     if (!(value > low && value < high)) {
       throw ConfigError(what + ": " + item.Scalar() + " is out of range; expected a number greater than " +
-                        nlohmann::json(low).dump() + " and less than " + nlohmann::json(high).dump() +
+                        format_double("%g", low) + " and less than " + format_double("%g", high) +
                         (value == 0.0 ? " (no MagR is always a candidate and is not listed)" : ""));
     }
     if (std::find(values.begin(), values.end(), value) != values.end()) {
@@ -82,12 +83,15 @@ std::vector<double> parse_numbers(const YAML::Node& node, const std::string& wha
 }
 
 AlphaSetting parse_alpha(const YAML::Node& node, const std::string& where) {
-  const std::string what = where + ": key magr.alpha";
+  const std::string& what = where;
   AlphaSetting setting;
   if (node.IsSequence()) {
     setting.kind = AlphaSetting::Kind::search_absolute;
     setting.values = parse_numbers(node, what, 0.0, 1e6);
     return setting;
+  }
+  if (node.IsMap()) {
+    throw ConfigError(what + ": a map is not valid; expected auto, published, a number or a list of numbers");
   }
   const std::string text = node.IsScalar() ? node.Scalar() : std::string();
   if (node.IsNull() || text == "auto") {
@@ -125,7 +129,7 @@ void declare_method_sections(ConfigSchema& schema, ExperimentConfig& c) {
       "Candidates of alpha auto, as multiples of each row's zeroing alpha (the alpha at which MagR sets the "
       "whole row to 0), each in (0, 1)",
       [&c](const YAML::Node& node, const std::string& where) {
-        c.magr.auto_candidates = parse_numbers(node, where + ": key magr.auto_candidates", 0.0, 1.0);
+        c.magr.auto_candidates = parse_numbers(node, where, 0.0, 1.0);
       },
       [&c] { return nlohmann::ordered_json(c.magr.auto_candidates); });
   schema.add("magr.iterations", &c.magr.iterations,
@@ -240,7 +244,8 @@ void declare_layout_sections(ConfigSchema& schema, ExperimentConfig& c) {
   schema.add("parallel.memory_budget_gib", &c.parallel.memory_budget_gib,
              "Memory per rank that the plan may use, in GiB", positive());
   schema.add("parallel.threads_per_rank", &c.parallel.threads_per_rank,
-             "BLAS and OpenMP threads per rank; 0 divides the node's cores among its ranks",
+             "BLAS and OpenMP threads per rank; 0 takes SLURM_CPUS_PER_TASK, else OMP_NUM_THREADS, else the "
+             "CPUs of the process's affinity mask divided among the node's ranks",
              in_range<int>(0, 4096));
   schema.add("output.dir", &c.output.dir, "Output folder of the quantized model and reports");
   schema.add("output.formats", &c.output.formats, "Any of gptq (packed, loadable) and dequantized");

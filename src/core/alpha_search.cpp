@@ -135,10 +135,15 @@ std::vector<double> AlphaSearchOptions::default_relative_candidates() {
 
 void AlphaSearchOptions::split_iterations(int single, std::size_t count) {
   MAGRQ_CHECK(count > 0, "no candidates");
+  if (count == 1) {
+    // One candidate is one solve: the fixed-alpha solve's iterations, no more.
+    first_iterations = std::max(1, single);
+    warm_iterations = 1;
+    return;
+  }
   const int total = single + single / 2;
   first_iterations = std::max(1, total / 5);
-  const int rest = total - first_iterations;
-  warm_iterations = count > 1 ? std::max(1, rest / static_cast<int>(count - 1)) : std::max(1, rest);
+  warm_iterations = std::max(1, (total - first_iterations) / static_cast<int>(count - 1));
 }
 
 void AlphaSearchOptions::validate() const {

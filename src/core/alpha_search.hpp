@@ -69,7 +69,7 @@ struct AlphaSearchOptions {
 
   // Splits 1.5 times `single` MagR iterations, `single` being one fixed-alpha solve's
   // count, over a path of `count` candidates: a fifth to the first solve and the rest
-  // evenly to the warm starts (at least 1 each). With the quantization of every
+  // evenly to the warm starts (at least 1 each). A single candidate gets `single`. With the quantization of every
   // candidate the search then costs at most about twice one solve (docs/benchmarks.md).
   void split_iterations(int single, std::size_t count);
 

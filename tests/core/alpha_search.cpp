@@ -209,6 +209,8 @@ TEST(AlphaSearch, SplitsOneSolvesBudgetOverThePath) {
   EXPECT_EQ(options.first_iterations, 60);
   EXPECT_EQ(options.warm_iterations, 40);
   EXPECT_LE(options.first_iterations + 6 * options.warm_iterations, 300);
+  options.split_iterations(200, 1);
+  EXPECT_EQ(options.first_iterations, 200) << "one candidate runs as many iterations as a fixed alpha";
   options.split_iterations(3, 6);
   EXPECT_EQ(options.first_iterations, 1);
   EXPECT_EQ(options.warm_iterations, 1);
