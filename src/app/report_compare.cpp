@@ -54,20 +54,39 @@ std::string plot_markdown(const Plot& plot, const std::string& heading) {
   return md + "\n";
 }
 
-// Writes each plot's SVG under dir/plots and removes SVG files there that no plot of
-// this report wrote, so that a smaller rewrite leaves no stale chart behind.
+// The list of SVG files that magrq wrote into a plots folder, one name per line, so that
+// a rewrite removes its own stale charts and never a file someone else put there.
+constexpr const char* kPlotsManifest = ".magrq-plots";
+
+std::set<std::string> read_manifest(const std::filesystem::path& plots_dir) {
+  std::set<std::string> names;
+  std::ifstream stream(plots_dir / kPlotsManifest);
+  for (std::string line; std::getline(stream, line);) {
+    // Only plain file names: a damaged manifest must not reach outside the folder.
+    if (!line.empty() && line.find('/') == std::string::npos && line != "." && line != "..") {
+      names.insert(line);
+    }
+  }
+  return names;
+}
+
+// Writes each plot's SVG under dir/plots, then removes the charts an earlier report
+// wrote there that this one did not, so that a smaller rewrite leaves no stale chart.
 void write_plot_files(const std::filesystem::path& dir, const std::vector<Plot>& plots) {
   const std::filesystem::path plots_dir = dir / "plots";
   std::filesystem::create_directories(plots_dir);
+  const std::set<std::string> previous = read_manifest(plots_dir);
   std::set<std::string> written;
+  std::string manifest;
   for (const Plot& plot : plots) {
     MAGRQ_CHECK(written.insert(plot.file).second, "two plots named ", plot.file);
     store::write_text_atomically(plots_dir / plot.file, plot.rendered.svg);
+    manifest += plot.file + "\n";
   }
-  for (const auto& entry : std::filesystem::directory_iterator(plots_dir)) {
-    const std::string name = entry.path().filename().string();
-    if (entry.is_regular_file() && entry.path().extension() == ".svg" && !written.count(name)) {
-      std::filesystem::remove(entry.path());
+  store::write_text_atomically(plots_dir / kPlotsManifest, manifest);
+  for (const std::string& name : previous) {
+    if (!written.count(name)) {
+      std::filesystem::remove(plots_dir / name);
     }
   }
 }

@@ -673,9 +673,13 @@ TEST(ComparisonReport, StalePlotsAreRemoved) {
   const fs::path root = testing::scratch_dir("report_stale");
   write_sweep(root / "sweep");
   fs::create_directories(root / "out" / "plots");
+  // A chart an earlier report wrote, as its manifest records, and a user's own file.
   std::ofstream(root / "out" / "plots" / "error-w8.svg") << "<svg/>";
+  std::ofstream(root / "out" / "plots" / ".magrq-plots") << "error-w8.svg\n";
+  std::ofstream(root / "out" / "plots" / "my-diagram.svg") << "<svg/>";
   app::write_comparison_report({root / "sweep"}, root / "out");
   EXPECT_FALSE(fs::exists(root / "out" / "plots" / "error-w8.svg"));
+  EXPECT_TRUE(fs::exists(root / "out" / "plots" / "my-diagram.svg")) << "files magrq did not write are kept";
 }
 
 TEST(ComparisonReport, MissingRunNamesPath) {
