@@ -57,6 +57,19 @@ struct MagrSection {
   bool accelerated = true;
   double tolerance = 0.0;
   std::string hessian = "full";      // full or last_sequence
+
+  // The number of alpha candidates a search tries (no MagR not counted), or 0 when MagR
+  // runs with one fixed alpha.
+  int search_candidates() const {
+    switch (alpha.kind) {
+      case AlphaSetting::Kind::search_relative:
+        return static_cast<int>(auto_candidates.size());
+      case AlphaSetting::Kind::search_absolute:
+        return static_cast<int>(alpha.values.size());
+      default:
+        return 0;
+    }
+  }
 };
 
 struct QuantizerSection {

@@ -175,6 +175,7 @@ void RunJob::plan() {
   options.memory_budget_bytes = static_cast<uint64_t>(config_.parallel.memory_budget_gib * (1ull << 30));
   options.magr = config_.magr.enabled;
   options.magr_iterations = config_.magr.iterations;
+  options.magr_search_candidates = config_.magr.search_candidates();
   options.cd_iterations = config_.quantizer.cd_iterations;
   options.calibration_windows = config_.calibration.nsamples;
   options.calibration_seqlen = config_.calibration.seqlen;

@@ -18,15 +18,24 @@ bool is_row_parallel(model::LinearKind kind) {
 double item_cost(const ModuleSpec& module, Index rows, const PlanOptions& options) {
   const double in = static_cast<double>(module.in_features);
   const double r = static_cast<double>(rows);
-  double cost = 2.0 * r * in * in;  // GPTQ updates (or the output error for RTN)
+  const double gemm = 2.0 * r * in * in;  // one rows x in times in x in product
+  double quantize = gemm;                 // GPTQ updates (or the output error for RTN)
   if (module.settings.method == "gptq") {
-    cost += in * in * in / 3.0;  // Cholesky and inverse of H
+    quantize += in * in * in / 3.0;  // Cholesky and inverse of H
   }
-  if (options.magr && module.settings.magr) {
-    cost += 2.0 * r * in * in * options.magr_iterations;
+  quantize += gemm * options.cd_iterations;
+  if (!(options.magr && module.settings.magr)) {
+    return quantize;
   }
-  cost += 2.0 * r * in * in * options.cd_iterations;
-  return cost;
+  const int k = options.magr_search_candidates;
+  if (k == 0) {
+    return quantize + gemm * options.magr_iterations;
+  }
+  // The alpha search: 1.5 times the iterations over its path (one solve's count for a
+  // single candidate), a GEMM per warm start and one for the zeroing alphas, and per
+  // candidate, no MagR included, a quantization and a row-error GEMM.
+  const int iterations = k == 1 ? options.magr_iterations : options.magr_iterations + options.magr_iterations / 2;
+  return gemm * (iterations + k) + (k + 1) * (quantize + gemm);
 }
 
 std::vector<int> supported_degrees(const std::vector<ModuleSpec>& modules) {

@@ -50,6 +50,8 @@ struct PlanOptions {
   uint64_t memory_budget_bytes = 0;  // per rank; 0 = unchecked
   bool magr = true;
   int magr_iterations = 150;
+  // Candidates of the MagR alpha search (no MagR not counted); 0 for one fixed alpha.
+  int magr_search_candidates = 0;
   int cd_iterations = 0;
   // Calibration windows and tokens per window, and the number of ranks, for the
   // calibration memory estimate. calibration_windows = 0 leaves calibration out.

@@ -255,3 +255,31 @@ TEST(Plan, EstimateMatchesRehearsal) {
 
 }  // namespace
 }  // namespace magrq::dist
+
+namespace magrq::dist {
+namespace {
+
+TEST(PlanCost, AlphaSearchCountsItsPathAndEveryCandidate) {
+  const auto modules = list_modules(make_config(64, 172, 1, 8, 4));
+  PlanOptions fixed;
+  fixed.magr_iterations = 200;
+  PlanOptions search = fixed;
+  search.magr_search_candidates = 7;
+  const Plan fixed_plan = make_plan(modules, fixed);
+  const Plan search_plan = make_plan(modules, search);
+  const WorkItem& a = fixed_plan.items.front();
+  const WorkItem& b = search_plan.items.front();
+  // q_proj, 64 x 64, GPTQ: one GEMM-sized term g = 2 * 64^3, Cholesky 64^3 / 3.
+  const double g = 2.0 * 64 * 64 * 64;
+  const double quantize = g + 64.0 * 64 * 64 / 3.0;
+  EXPECT_DOUBLE_EQ(a.cost, quantize + 200 * g);
+  EXPECT_DOUBLE_EQ(b.cost, g * (300 + 7) + 8 * (quantize + g));
+  PlanOptions one = fixed;
+  one.magr_search_candidates = 1;
+  const Plan one_plan = make_plan(modules, one);
+  EXPECT_DOUBLE_EQ(one_plan.items.front().cost, g * (200 + 1) + 2 * (quantize + g))
+      << "a single candidate runs one solve's iterations";
+}
+
+}  // namespace
+}  // namespace magrq::dist
