@@ -1,3 +1,4 @@
+#include "app/text_format.hpp"
 #include "app/report_plots.hpp"
 
 #include <algorithm>
@@ -29,11 +30,6 @@ constexpr double kMinLinearGainRatio = 0.2;
 // Series per comparison chart: the palette has eight colours and marker shapes.
 constexpr size_t kMaxRunsPerChart = 8;
 
-std::string fixed_text(double value, int digits) {
-  char text[40];
-  std::snprintf(text, sizeof(text), "%.*f", digits, value);
-  return text;
-}
 
 int layer_count(const RunSummary& run) {
   int count = 0;
@@ -570,8 +566,8 @@ std::vector<Plot> perplexity_plots(const std::vector<RunSummary>& runs) {
         if (p.full_precision && !full_precision) {
           full_precision = p.full_precision;
         } else if (p.full_precision && std::abs(*p.full_precision - *full_precision) > 1e-9 * *full_precision) {
-          notes.push_back("run " + run.name + " has full-precision perplexity " + fixed_text(*p.full_precision, 4) +
-                          ", not " + fixed_text(*full_precision, 4) + " as the reference line; its model or "
+          notes.push_back("run " + run.name + " has full-precision perplexity " + fixed(*p.full_precision, 4) +
+                          ", not " + fixed(*full_precision, 4) + " as the reference line; its model or "
                           "evaluation differs");
         }
       }
@@ -588,7 +584,7 @@ std::vector<Plot> perplexity_plots(const std::vector<RunSummary>& runs) {
       chart.series.push_back(series);
     }
     if (full_precision) {
-      chart.references.push_back({"full precision " + fixed_text(*full_precision, 4), *full_precision});
+      chart.references.push_back({"full precision " + fixed(*full_precision, 4), *full_precision});
     }
     std::string file = "perplexity-" + slug(short_source(source)) + ".svg";
     if (!used_files.insert(file).second) {
