@@ -1,4 +1,3 @@
-#include "app/text_format.hpp"
 #include "app/report_plots.hpp"
 
 #include <algorithm>
@@ -11,6 +10,7 @@
 #include <set>
 #include <tuple>
 
+#include "app/text_format.hpp"
 #include "core/error.hpp"
 
 namespace magrq::app {
