@@ -31,6 +31,47 @@ std::string choice_text(const nlohmann::ordered_json& candidates, const std::str
   return text;
 }
 
+// A module's first record: its names and the candidates, with zero sums.
+nlohmann::ordered_json new_module(const nlohmann::ordered_json& item) {
+  const nlohmann::ordered_json& search = item["magr_alpha"];
+  nlohmann::ordered_json module = {{"name", item.value("name", std::string())},
+                                   {"layer", item.value("layer", 0)},
+                                   {"module", item.value("module", std::string())},
+                                   {"scale", search.value("scale", std::string())},
+                                   {"candidates", nlohmann::ordered_json::array()}};
+  for (const auto& c : search["candidates"]) {
+    module["candidates"].push_back({{"value", c.value("value", 0.0)}, {"output_error", 0.0}, {"rows_chosen", 0}});
+  }
+  return module;
+}
+
+// Adds an item's candidate errors and row counts to its module's sums. Candidates are
+// matched by position, because the search tries them in the same order for every item
+// of a module.
+void add_item(nlohmann::ordered_json& module, const nlohmann::ordered_json& item) {
+  nlohmann::ordered_json& sums = module["candidates"];
+  const nlohmann::ordered_json& candidates = item["magr_alpha"]["candidates"];
+  for (std::size_t k = 0; k < sums.size() && k < candidates.size(); ++k) {
+    sums[k]["output_error"] = sums[k]["output_error"].get<double>() + candidates[k].value("output_error", 0.0);
+    sums[k]["rows_chosen"] = sums[k]["rows_chosen"].get<int64_t>() + candidates[k].value("rows_chosen", int64_t{0});
+  }
+}
+
+// Sets a module's row count, its rows without MagR and its choice in words.
+void add_module_totals(nlohmann::ordered_json& module) {
+  int64_t rows = 0;
+  int64_t without = 0;
+  for (const auto& c : module["candidates"]) {
+    rows += c["rows_chosen"].get<int64_t>();
+    if (c["value"].get<double>() == 0.0) {
+      without += c["rows_chosen"].get<int64_t>();
+    }
+  }
+  module["rows"] = rows;
+  module["rows_without_magr"] = without;
+  module["choice"] = choice_text(module["candidates"], module["scale"].get<std::string>());
+}
+
 }  // namespace
 
 nlohmann::ordered_json alpha_search_json(const AlphaSearchSummary& summary) {
@@ -49,66 +90,37 @@ nlohmann::ordered_json alpha_search_json(const AlphaSearchSummary& summary) {
 }
 
 nlohmann::ordered_json summarize_alpha_search(const nlohmann::ordered_json& items) {
-  // Modules in the order of their first item; candidates matched by position, which the
-  // search keeps the same for every item of a module (same options, same order).
-  std::vector<std::string> order;
-  std::map<std::string, nlohmann::ordered_json> modules;
+  // Modules in the order of their first item.
+  nlohmann::ordered_json modules = nlohmann::ordered_json::array();
+  std::map<std::string, std::size_t> index;
   for (const auto& item : items) {
     if (!item.contains("magr_alpha")) {
       continue;
     }
-    const std::string name = item.value("name", std::string());
-    const nlohmann::ordered_json& search = item["magr_alpha"];
-    auto [entry, added] = modules.try_emplace(name);
-    nlohmann::ordered_json& module = entry->second;
+    const auto [entry, added] = index.try_emplace(item.value("name", std::string()), modules.size());
     if (added) {
-      order.push_back(name);
-      module = {{"name", name},
-                {"layer", item.value("layer", 0)},
-                {"module", item.value("module", std::string())},
-                {"scale", search.value("scale", std::string())},
-                {"candidates", nlohmann::ordered_json::array()}};
-      for (const auto& c : search["candidates"]) {
-        module["candidates"].push_back({{"value", c.value("value", 0.0)}, {"output_error", 0.0}, {"rows_chosen", 0}});
-      }
+      modules.push_back(new_module(item));
     }
-    nlohmann::ordered_json& candidates = module["candidates"];
-    for (std::size_t k = 0; k < candidates.size() && k < search["candidates"].size(); ++k) {
-      const auto& c = search["candidates"][k];
-      candidates[k]["output_error"] = candidates[k]["output_error"].get<double>() + c.value("output_error", 0.0);
-      candidates[k]["rows_chosen"] = candidates[k]["rows_chosen"].get<int64_t>() + c.value("rows_chosen", int64_t{0});
-    }
+    add_item(modules[entry->second], item);
   }
-  if (order.empty()) {
+  if (modules.empty()) {
     return nullptr;
   }
-  nlohmann::ordered_json list = nlohmann::ordered_json::array();
+
   int64_t rows = 0;
   int64_t rows_without = 0;
   int64_t modules_without = 0;
-  for (const std::string& name : order) {
-    nlohmann::ordered_json& module = modules[name];
-    int64_t module_rows = 0;
-    int64_t module_without = 0;
-    for (const auto& c : module["candidates"]) {
-      module_rows += c["rows_chosen"].get<int64_t>();
-      if (c["value"].get<double>() == 0.0) {
-        module_without += c["rows_chosen"].get<int64_t>();
-      }
-    }
-    module["rows"] = module_rows;
-    module["rows_without_magr"] = module_without;
-    module["choice"] = choice_text(module["candidates"], module["scale"].get<std::string>());
-    rows += module_rows;
-    rows_without += module_without;
-    modules_without += module_without == module_rows ? 1 : 0;
-    list.push_back(std::move(module));
+  for (auto& module : modules) {
+    add_module_totals(module);
+    rows += module["rows"].get<int64_t>();
+    rows_without += module["rows_without_magr"].get<int64_t>();
+    modules_without += module["rows_without_magr"] == module["rows"] ? 1 : 0;
   }
-  return {{"modules_searched", static_cast<int64_t>(order.size())},
+  return {{"modules_searched", static_cast<int64_t>(modules.size())},
           {"modules_without_magr", modules_without},
           {"rows", rows},
           {"rows_without_magr", rows_without},
-          {"modules", list}};
+          {"modules", modules}};
 }
 
 std::string alpha_search_markdown(const nlohmann::ordered_json& summary) {

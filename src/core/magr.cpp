@@ -479,10 +479,12 @@ MagrResult MagrProblem::solve(const MagrOptions& options, std::span<const double
 
 MagrResult magr_solve(const Matrix& W0, const Matrix& H, const MagrOptions& options) {
   options.validate();
-  require_layer_shapes(W0, H);
-  require_finite(W0, "weight");
-  require_finite(H, "Hessian");
   if (options.alpha == 0.0 || options.iterations == 0 || W0.size() == 0) {
+    // W0 is the answer, so there is no Lanczos estimate to make, which MagrProblem's
+    // constructor would, and reject for an all-zero H.
+    require_layer_shapes(W0, H);
+    require_finite(W0, "weight");
+    require_finite(H, "Hessian");
     MagrResult result;
     result.weight = W0;
     result.max_abs_before = row_max_abs(W0);
@@ -493,6 +495,7 @@ MagrResult magr_solve(const Matrix& W0, const Matrix& H, const MagrOptions& opti
     result.objective_after = result.objective_before;
     return result;
   }
+  // The constructor checks the shapes and finiteness of W0 and H.
   return MagrProblem(W0, H).solve(options);
 }
 
