@@ -33,7 +33,7 @@ struct StoreSection {
   bool reuse = true;                // reuse a matching store instead of recomputing it
 };
 
-// How magr.alpha chooses MagR's l-inf weight.
+// The value of magr.alpha: the rule that chooses MagR's l-inf weight.
 struct AlphaSetting {
   enum class Kind {
     search_relative,  // auto: search magr.auto_candidates, multiples of each row's zeroing alpha
@@ -50,8 +50,8 @@ struct AlphaSetting {
 struct MagrSection {
   bool enabled = true;
   AlphaSetting alpha;
-  // Candidates of `alpha: auto`, as multiples of each row's zeroing alpha (the alpha at
-  // which MagR erases the row); see docs/magr.md for how the default was chosen.
+  // Candidates of `alpha: auto`, as multiples of each row's zeroing alpha, the alpha at
+  // which MagR erases the row. docs/magr.md explains how the default was chosen.
   std::vector<double> auto_candidates = AlphaSearchOptions::default_relative_candidates();
   int iterations = 150;  // the l-inf norm is taken per quantization group (per row without groups)
   bool accelerated = true;

@@ -609,10 +609,9 @@ int usable_cpus() {
   return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
-// Threads per rank: the configured count; else the launcher's or the user's explicit
-// count (SLURM_CPUS_PER_TASK, then OMP_NUM_THREADS); else the CPUs this process may use
-// shared among the ranks the launcher placed on the node, so that ranks neither
-// oversubscribe an allocation nor the cores.
+// Returns the threads per rank: the configured count, else SLURM_CPUS_PER_TASK, else
+// OMP_NUM_THREADS. Without any of them, the CPUs this process may use are shared among
+// the ranks the launcher placed on the node, so that ranks do not oversubscribe them.
 int threads_per_rank(const ExperimentConfig& config) {
   if (config.parallel.threads_per_rank > 0) {
     return config.parallel.threads_per_rank;

@@ -22,7 +22,8 @@ void copy_quantized_row(QuantizedLayer& into, const QuantizedLayer& from, Index 
   into.zeros.col(r) = from.zeros.col(r);
 }
 
-// What a candidate's quantizer reported: kept for the candidates that some rows chose.
+// The diagnostics a candidate's quantizer reported, kept for the candidates that some
+// rows chose.
 struct Diagnostics {
   std::vector<std::string> events;
   double damping = 0.0;

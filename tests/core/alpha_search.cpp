@@ -58,7 +58,7 @@ TEST(MagrProblem, WarmStartAtTheSolutionKeepsItsObjective) {
   EXPECT_NEAR(warm.objective_before, cold.objective_before, 1e-9 * cold.objective_before);
 }
 
-TEST(MagrProblem, PerRowScaleEqualsSolvingEachRowWithItsOwnAlpha) {
+TEST(MagrProblem, PerRowScaleMatchesSeparateSolves) {
   const SyntheticLayer layer = small_layer();
   std::vector<double> scale(static_cast<std::size_t>(layer.weight.rows()));
   for (std::size_t r = 0; r < scale.size(); ++r) {
@@ -91,7 +91,7 @@ TEST(MagrProblem, ZeroingAlphaIsWhereARowBecomesZero) {
   EXPECT_GT(magr_solve(row, layer.hessian, below).weight.cwiseAbs().maxCoeff(), 0.0f);
 }
 
-TEST(AlphaSearch, NeverWorseThanNoMagrAndCountsEveryRow) {
+TEST(AlphaSearch, NeverWorseThanNoMagr) {
   const SyntheticLayer layer = small_layer();
   const GptqOptions gptq = gptq_options(3);
   AlphaSearchOptions options;
@@ -126,7 +126,7 @@ TEST(AlphaSearch, NeverWorseThanNoMagrAndCountsEveryRow) {
   }
 }
 
-TEST(AlphaSearch, ZeroingScaleMakesTheChoiceIndependentOfTheWeightScale) {
+TEST(AlphaSearch, ZeroingScaleIgnoresWeightScale) {
   const SyntheticLayer layer = small_layer(11);
   const GptqOptions gptq = gptq_options(3);
   AlphaSearchOptions options;
@@ -173,7 +173,7 @@ TEST(AlphaSearch, GroupedSearchKeepsEveryGroupsGrid) {
   }
 }
 
-TEST(AlphaSearch, PipelineUsesBaselineGridForNoMagrAndReportsTheSearch) {
+TEST(AlphaSearch, PipelineUsesBaselineGridForNoMagr) {
   const SyntheticLayer layer = small_layer();
   PipelineOptions options;
   options.gptq = gptq_options(3);
