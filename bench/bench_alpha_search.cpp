@@ -89,12 +89,7 @@ int main(int argc, char** argv) {
       {{"--size", &size, 64, "rows and columns of the layer"},
        {"--iterations", &iterations, 2, "MagR iterations of the fixed solve, the search's budget"}});
 
-  magrq::SyntheticLayerOptions layer_options;
-  layer_options.out_features = size;
-  layer_options.in_features = size;
-  layer_options.tokens = size;
-  layer_options.seed = 2;
-  const magrq::SyntheticLayer layer = magrq::make_synthetic_layer(layer_options);
+  const magrq::SyntheticLayer layer = magrq::bench::square_layer(size, size, 2);
   const int budget = static_cast<int>(iterations);
 
   std::vector<magrq::bench::Result> results;

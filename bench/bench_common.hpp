@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/synthetic.hpp"
 #include "core/types.hpp"
 
 namespace magrq::bench {
@@ -38,6 +39,17 @@ inline double gemm_seconds(Index rows, Index inner, Index cols, int repeats) {
   const Matrix b = Matrix::Random(inner, cols);
   Matrix c(rows, cols);
   return best_seconds([&] { c.noalias() = a * b; }, repeats);
+}
+
+// A synthetic n x n layer with outlier input channels and H from `tokens` calibration
+// tokens (at least n for a full-rank H; the cost of MagR and GPTQ does not depend on it).
+inline SyntheticLayer square_layer(Index n, Index tokens, uint64_t seed) {
+  SyntheticLayerOptions options;
+  options.out_features = n;
+  options.in_features = n;
+  options.tokens = tokens;
+  options.seed = seed;
+  return make_synthetic_layer(options);
 }
 
 // One integer command-line flag of a benchmark program, such as --size N.

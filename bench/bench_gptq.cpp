@@ -43,12 +43,7 @@ int main(int argc, char** argv) {
   const BenchOptions options = parse_arguments(argc, argv);
   const Index n = options.size;
 
-  SyntheticLayerOptions layer_options;
-  layer_options.out_features = n;
-  layer_options.in_features = n;
-  layer_options.tokens = n;  // enough for a full-rank H; the cost does not depend on it
-  layer_options.seed = 1;
-  const SyntheticLayer layer = make_synthetic_layer(layer_options);
+  const SyntheticLayer layer = bench::square_layer(n, n, 1);
 
   const double gemm = bench::gemm_seconds(n, n, n, options.repeats);
   std::vector<bench::Result> results;

@@ -173,12 +173,7 @@ int main(int argc, char** argv) {
   const BenchOptions options = parse_arguments(argc, argv);
   const Index n = options.size;
 
-  SyntheticLayerOptions layer_options;
-  layer_options.out_features = n;
-  layer_options.in_features = n;
-  layer_options.tokens = 2 * n;  // full-rank H; the solver's cost does not depend on it
-  layer_options.seed = 1;
-  const SyntheticLayer layer = make_synthetic_layer(layer_options);
+  const SyntheticLayer layer = bench::square_layer(n, 2 * n, 1);
 
   const std::string shape = std::to_string(n) + "x" + std::to_string(n);
   std::vector<bench::Result> results;
